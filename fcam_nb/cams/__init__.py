@@ -1,0 +1,31 @@
+"""The six baseline CAM methods (+ ScoreCAM), batched, and map post-processing."""
+
+from fcam_nb.cams.methods import (
+    BASELINES,
+    CAM,
+    METHODS,
+    GradCAM,
+    GradCAMpp,
+    LayerCAM,
+    ScoreCAM,
+    SmoothGradCAMpp,
+    XGradCAM,
+    build_cam_method,
+    normalize_maps,
+    upsample_maps,
+)
+
+__all__ = [
+    "BASELINES",
+    "CAM",
+    "METHODS",
+    "GradCAM",
+    "GradCAMpp",
+    "LayerCAM",
+    "ScoreCAM",
+    "SmoothGradCAMpp",
+    "XGradCAM",
+    "build_cam_method",
+    "normalize_maps",
+    "upsample_maps",
+]

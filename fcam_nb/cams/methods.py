@@ -1,0 +1,284 @@
+"""Batched low-resolution CAM methods with one API: ``method(model)(images, targets) -> (B, h, w)``.
+
+* CAM (Zhou et al. 2016): ``sum_k w_ck A_k`` with the linear layer's weights, no ReLU.
+* GradCAM (Selvaraju et al. 2017): ``ReLU(sum_k mean(g_k) A_k)``, ``g = dy_c / dA``.
+* GradCAM++ (Chattopadhay et al. 2018): weights ``sum_ij alpha_ij ReLU(g_ij)`` with the paper's
+  ``alpha = g^2 / (2 g^2 + sum_ab(A_ab) g^3)`` (0 where g = 0). The F-CAM research code and
+  torchcam use ``alpha = g^2`` in effect (an in-place division on a masked copy that never lands);
+  we follow the paper, like pytorch-grad-cam.
+* Smooth-GradCAM++ (Omeiza et al. 2019): GradCAM++ with g, g^2, g^3 averaged over ``n`` noisy
+  copies of the (normalized) input, noise N(0, sigma^2); activations from the clean input.
+* XGradCAM (Fu et al. 2020): ``ReLU(sum_k w_k A_k)``, ``w_k = sum(g_k A_k) / sum(A_k)``.
+* LayerCAM (Jiang et al. 2021): ``ReLU(sum_k ReLU(g_k) A_k)``.
+* ScoreCAM (Wang et al. 2020): the slow reference; ``ReLU(sum_k w_k A_k)`` with
+  ``w = softmax_k(y_c(x * H_k) - y_c(x))`` (increase of confidence), ``H_k`` the min-max
+  normalized activation upsampled to the input (as torchcam).
+
+Gradients come from ``torch.autograd.grad`` on the hooked activation: parameters' ``.grad`` are
+never touched, the hook is removed when the call returns (even on error), and the model may be in
+eval mode. Targets are one class per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _Hook:
+    """Context manager capturing a module's output (kept in the autograd graph)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.output: torch.Tensor | None = None
+        self.handle = None
+
+    def _save(self, _module, _inputs, output) -> None:
+        self.output = output
+
+    def __enter__(self) -> _Hook:
+        self.handle = self.module.register_forward_hook(self._save)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.remove()
+        self.output = None
+
+
+def _check_inputs(images: torch.Tensor, targets: torch.Tensor | int | None) -> None:
+    if images.ndim != 4:
+        raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
+    if torch.is_tensor(targets) and targets.shape != (images.shape[0],):
+        raise ValueError(f"targets must be (B,) = ({images.shape[0]},), got {tuple(targets.shape)}")
+
+
+class CAMMethod:
+    """Base class. ``model`` maps images (B, C, H, W) to logits (B, K).
+
+    target_layer: module whose output A (B, C, h, w) is explained; defaults to ``model.cam_layer``.
+    Call: ``maps = method(images, targets)`` -> float (B, h, w), raw (not normalized).
+    ``targets=None`` explains the predicted class. ``self.last_logits`` keeps the clean logits.
+    """
+
+    name = "base"
+    needs_grad = True
+
+    def __init__(self, model: nn.Module, target_layer: nn.Module | None = None) -> None:
+        self.model = model
+        self.target_layer = target_layer if target_layer is not None else model.cam_layer
+        self.last_logits: torch.Tensor | None = None
+
+    def _forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with _Hook(self.target_layer) as hook:
+            logits = self.model(images)
+            acts = hook.output
+        if acts is None:
+            raise RuntimeError("the target layer did not run in the forward pass")
+        return acts, logits
+
+    def _targets(self, logits: torch.Tensor, targets) -> torch.Tensor:
+        if targets is None:
+            return logits.argmax(dim=1)
+        if isinstance(targets, int):
+            return torch.full((logits.shape[0],), targets, device=logits.device, dtype=torch.long)
+        return targets.to(logits.device).long()
+
+    def _grads(self, images: torch.Tensor, targets) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            acts, logits = self._forward(images)
+            tgt = self._targets(logits, targets)
+            score = logits.gather(1, tgt[:, None]).sum()
+            (grads,) = torch.autograd.grad(score, acts)
+        return acts.detach(), grads.detach(), logits.detach()
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor | int | None = None) -> torch.Tensor:
+        _check_inputs(images, targets)
+        return self.compute(images, targets)
+
+    def compute(self, images: torch.Tensor, targets) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class CAM(CAMMethod):
+    """Class activation mapping from the linear layer's weights; no gradients, no ReLU."""
+
+    name = "cam"
+    needs_grad = False
+
+    def __init__(self, model: nn.Module, target_layer: nn.Module | None = None,
+                 fc_layer: nn.Linear | None = None) -> None:
+        super().__init__(model, target_layer)
+        self.fc = fc_layer if fc_layer is not None else model.fc
+
+    def compute(self, images, targets):
+        with torch.no_grad():
+            acts, logits = self._forward(images)
+            self.last_logits = logits
+            tgt = self._targets(logits, targets)
+            weights = self.fc.weight[tgt].to(acts.dtype)  # (B, C)
+            return torch.einsum("bc,bchw->bhw", weights, acts)
+
+
+class GradCAM(CAMMethod):
+    """``ReLU(sum_k mean_ij(g_kij) A_k)``."""
+
+    name = "gradcam"
+
+    def compute(self, images, targets):
+        acts, grads, self.last_logits = self._grads(images, targets)
+        weights = grads.mean(dim=(2, 3))
+        return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+
+
+def _gradcampp_weights(acts: torch.Tensor, g: torch.Tensor, g2: torch.Tensor,
+                       g3: torch.Tensor) -> torch.Tensor:
+    """Paper's closed-form alpha; returns weights (B, C)."""
+    sum_acts = acts.sum(dim=(2, 3), keepdim=True)
+    denom = 2 * g2 + sum_acts * g3
+    safe = torch.where(denom != 0, denom, torch.ones_like(denom))
+    alpha = torch.where((g2 != 0) & (denom != 0), g2 / safe, torch.zeros_like(g2))
+    return (alpha * torch.relu(g)).sum(dim=(2, 3))
+
+
+class GradCAMpp(CAMMethod):
+    """GradCAM++ with ``alpha = g^2 / (2 g^2 + sum(A) g^3)``."""
+
+    name = "gradcampp"
+
+    def compute(self, images, targets):
+        acts, g, self.last_logits = self._grads(images, targets)
+        weights = _gradcampp_weights(acts, g, g * g, g * g * g)
+        return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+
+
+class SmoothGradCAMpp(CAMMethod):
+    """Smooth Grad-CAM++: gradient moments averaged over ``n_samples`` noisy inputs.
+
+    sigma is the noise std on the normalized input; ``generator`` makes the noise reproducible.
+    """
+
+    name = "smoothgradcampp"
+
+    def __init__(self, model: nn.Module, target_layer: nn.Module | None = None,
+                 n_samples: int = 4, sigma: float = 0.3,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(model, target_layer)
+        if n_samples < 1:
+            raise ValueError("n_samples must be >= 1")
+        self.n_samples, self.sigma, self.generator = n_samples, sigma, generator
+
+    def noise(self, images: torch.Tensor) -> torch.Tensor:
+        """One draw of N(0, sigma^2) noise shaped like ``images`` (drawn on CPU, moved)."""
+        z = torch.randn(images.shape, generator=self.generator, dtype=images.dtype)
+        return (self.sigma * z).to(images.device)
+
+    def compute(self, images, targets):
+        with torch.no_grad():
+            acts, logits = self._forward(images)
+        self.last_logits = logits
+        tgt = self._targets(logits, targets)
+        g1 = g2 = g3 = 0
+        for _ in range(self.n_samples):
+            _, g, _ = self._grads(images + self.noise(images), tgt)
+            g1, g2, g3 = g1 + g, g2 + g * g, g3 + g * g * g
+        n = self.n_samples
+        weights = _gradcampp_weights(acts, g1 / n, g2 / n, g3 / n)
+        return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+
+
+class XGradCAM(CAMMethod):
+    """``ReLU(sum_k w_k A_k)``, ``w_k = sum(g_k A_k) / sum(A_k)`` (0 when sum(A_k) = 0)."""
+
+    name = "xgradcam"
+
+    def compute(self, images, targets):
+        acts, grads, self.last_logits = self._grads(images, targets)
+        norm = acts.sum(dim=(2, 3))
+        num = (grads * acts).sum(dim=(2, 3))
+        weights = torch.where(norm != 0, num / torch.where(norm != 0, norm, torch.ones_like(norm)),
+                              torch.zeros_like(norm))
+        return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+
+
+class LayerCAM(CAMMethod):
+    """``ReLU(sum_k ReLU(g_k) * A_k)`` (element-wise weights)."""
+
+    name = "layercam"
+
+    def compute(self, images, targets):
+        acts, grads, self.last_logits = self._grads(images, targets)
+        return torch.relu((torch.relu(grads) * acts).sum(dim=1))
+
+
+class ScoreCAM(CAMMethod):
+    """Score-CAM: one forward per channel (slow; the runtime reference of the paper)."""
+
+    name = "scorecam"
+    needs_grad = False
+
+    def __init__(self, model: nn.Module, target_layer: nn.Module | None = None,
+                 batch_size: int = 32) -> None:
+        super().__init__(model, target_layer)
+        self.batch_size = batch_size
+
+    def compute(self, images, targets):
+        with torch.no_grad():
+            acts, logits = self._forward(images)
+            self.last_logits = logits
+            tgt = self._targets(logits, targets)
+            b, c = acts.shape[:2]
+            flat = acts.flatten(2)
+            lo = flat.min(dim=2, keepdim=True)[0]
+            flat = flat - lo
+            flat = flat / (flat.max(dim=2, keepdim=True)[0] + 1e-8)
+            masks = F.interpolate(flat.view_as(acts), size=images.shape[-2:], mode="bilinear",
+                                  align_corners=False)  # (B, C, H, W)
+            base = logits.gather(1, tgt[:, None])  # (B, 1)
+            weights = torch.empty(b, c, device=acts.device, dtype=acts.dtype)
+            for i in range(b):
+                for s in range(0, c, self.batch_size):
+                    m = masks[i, s : s + self.batch_size, None]  # (n, 1, H, W)
+                    weights[i, s : s + self.batch_size] = self.model(images[i : i + 1] * m)[:, tgt[i]]
+            weights = (weights - base).softmax(dim=1)
+            return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+
+
+METHODS: dict[str, Callable[..., CAMMethod]] = {
+    m.name: m for m in (CAM, GradCAM, GradCAMpp, SmoothGradCAMpp, XGradCAM, LayerCAM, ScoreCAM)
+}
+BASELINES = ("cam", "gradcam", "gradcampp", "smoothgradcampp", "xgradcam", "layercam")
+
+
+def build_cam_method(name: str, model: nn.Module, **kwargs) -> CAMMethod:
+    """A CAM method by name (see ``METHODS``)."""
+    key = name.lower().replace("-", "").replace("_", "").replace("+", "p")
+    if key not in METHODS:
+        raise ValueError(f"unknown CAM method {name!r}; choose from {sorted(METHODS)}")
+    return METHODS[key](model, **kwargs)
+
+
+def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
+    """Per-map min-max to [0, 1]: (B, h, w) -> (B, h, w); a constant map becomes zeros.
+
+    NaN maps raise ValueError.
+    """
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (B, h, w), got {tuple(maps.shape)}")
+    if torch.isnan(maps).any():
+        raise ValueError("CAM maps contain NaN")
+    flat = maps.flatten(1)
+    lo = flat.min(dim=1, keepdim=True)[0]
+    span = flat.max(dim=1, keepdim=True)[0] - lo
+    out = torch.where(span > 0, (flat - lo) / torch.where(span > 0, span, 1.0), 0.0)
+    return out.view_as(maps)
+
+
+def upsample_maps(maps: torch.Tensor, size: tuple[int, int] | int, normalize: bool = True
+                  ) -> torch.Tensor:
+    """Bilinear upsampling of (B, h, w) low-res maps to ``size`` then min-max normalization."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    up = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+    return normalize_maps(up) if normalize else up

@@ -1,0 +1,18 @@
+"""Datasets: wsol-format reader, synthetic generator, batched transforms."""
+
+from fcam_nb.data.synthetic import SyntheticConfig, generate, split_paths
+from fcam_nb.data.transforms import denormalize_255, normalize, random_crop_flip
+from fcam_nb.data.wsol import MetadataError, WSOLDataset, collate, read_metadata
+
+__all__ = [
+    "MetadataError",
+    "SyntheticConfig",
+    "WSOLDataset",
+    "collate",
+    "denormalize_255",
+    "generate",
+    "normalize",
+    "random_crop_flip",
+    "read_metadata",
+    "split_paths",
+]

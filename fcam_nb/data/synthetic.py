@@ -1,0 +1,220 @@
+"""Synthetic WSOL dataset that shows the F-CAM phenomenon, written in the wsolevaluation format.
+
+Each image holds one "bird": an elliptic body and a round head of ONE saturated colour (so a
+colour-based CRF can spread from head to body), on a cluttered, desaturated background. The class
+is given only by a small mark drawn in the head (bar, cross, ring, ...): the body is identical
+across classes, so a classifier's CAM lights up the head alone - the small discriminative part -
+while the object to localize is the whole bird.
+
+Layout under ``root``::
+
+    images/<split>/<class>/<n>.png      RGB images, 64-128 px, various aspect ratios
+    masks/<split>/<class>/<n>.png       object masks (255 = object)
+    masks/<split>/<class>/<n>_ignore.png  ignore band (1 px around the outline, as ambiguous)
+    metadata/<split>/{image_ids,class_labels,image_sizes,localization}.txt        boxes
+    metadata_masks/<split>/{image_ids,class_labels,image_sizes,localization}.txt  masks
+
+Deterministic from ``seed``: the same arguments give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MARKS = ("hbar", "vbar", "cross", "ring", "dots_h", "dots_v", "square", "triangle")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Generator settings. Sizes are per split."""
+
+    num_classes: int = 4
+    n_train: int = 600
+    n_val: int = 100
+    n_test: int = 200
+    min_size: int = 64
+    max_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.num_classes <= len(MARKS):
+            raise ValueError(f"num_classes must be in [2, {len(MARKS)}], got {self.num_classes}")
+        if not 32 <= self.min_size <= self.max_size:
+            raise ValueError("need 32 <= min_size <= max_size")
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
+    hsv = np.uint8([[[int(h * 179), int(s * 255), int(v * 255)]]])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+
+
+def _clutter(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Desaturated cluttered background, float32 (h, w, 3) in [0, 255]."""
+    base = rng.uniform(60, 190)
+    img = np.full((h, w, 3), base, np.float32)
+    for _ in range(int(rng.integers(25, 45))):
+        grey = rng.uniform(30, 230)
+        tint = rng.uniform(-18, 18, size=3)
+        color = tuple(float(c) for c in np.clip(grey + tint, 0, 255))
+        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        if rng.random() < 0.5:
+            axes = (int(rng.integers(2, max(3, w // 6))), int(rng.integers(2, max(3, h // 6))))
+            cv2.ellipse(img, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360, color, -1)
+        else:
+            dx, dy = int(rng.integers(2, max(3, w // 5))), int(rng.integers(2, max(3, h // 5)))
+            cv2.rectangle(img, (cx, cy), (cx + dx, cy + dy), color, -1)
+    img += rng.normal(0, 10, size=img.shape).astype(np.float32)
+    return img
+
+
+def _draw_mark(img: np.ndarray, mark: str, c: tuple[int, int], r: int, color) -> None:
+    x, y = c
+    t = max(1, r // 3)  # stroke
+    a = max(2, int(round(r * 0.7)))
+    if mark == "hbar":
+        cv2.line(img, (x - a, y), (x + a, y), color, t)
+    elif mark == "vbar":
+        cv2.line(img, (x, y - a), (x, y + a), color, t)
+    elif mark == "cross":
+        cv2.line(img, (x - a, y), (x + a, y), color, t)
+        cv2.line(img, (x, y - a), (x, y + a), color, t)
+    elif mark == "ring":
+        cv2.circle(img, (x, y), max(2, a - t // 2), color, t)
+    elif mark == "dots_h":
+        cv2.circle(img, (x - a // 2 - 1, y), t, color, -1)
+        cv2.circle(img, (x + a // 2 + 1, y), t, color, -1)
+    elif mark == "dots_v":
+        cv2.circle(img, (x, y - a // 2 - 1), t, color, -1)
+        cv2.circle(img, (x, y + a // 2 + 1), t, color, -1)
+    elif mark == "square":
+        cv2.rectangle(img, (x - a + 1, y - a + 1), (x + a - 1, y + a - 1), color, t)
+    elif mark == "triangle":  # symmetric under the horizontal flip of training
+        pts = np.array([[x, y - a], [x - a, y + a - 1], [x + a, y + a - 1]], np.int32)
+        cv2.polylines(img, [pts], True, color, t)
+
+
+def render_object(
+    rng: np.random.Generator, label: int, w: int, h: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the bird of class ``label`` on clutter in a w x h image."""
+    m = min(w, h)
+    img = _clutter(rng, h, w)
+    a = rng.uniform(0.22, 0.32) * m  # body semi-major axis
+    b = rng.uniform(0.12, 0.18) * m
+    r = rng.uniform(0.10, 0.13) * m  # head radius
+    angle = rng.uniform(0, 2 * np.pi)
+    ux, uy = np.cos(angle), np.sin(angle)
+    reach = a + 1.6 * r
+    cx = rng.uniform(reach * abs(ux) + b + 2, w - reach * abs(ux) - b - 2) if w > 2 * (
+        reach * abs(ux) + b + 2
+    ) else w / 2
+    cy = rng.uniform(reach * abs(uy) + b + 2, h - reach * abs(uy) - b - 2) if h > 2 * (
+        reach * abs(uy) + b + 2
+    ) else h / 2
+    # shift the body back so body + head are centred around (cx, cy)
+    bx, by = cx - ux * 0.6 * r, cy - uy * 0.6 * r
+    hx, hy = bx + ux * (a + 0.55 * r), by + uy * (a + 0.55 * r)
+    color = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.75, 1.0), rng.uniform(0.65, 1.0))
+    mask = np.zeros((h, w), np.uint8)
+    body = (int(round(bx)), int(round(by)))
+    axes = (int(round(a)), int(round(b)))
+    head = (int(round(hx)), int(round(hy)))
+    cv2.ellipse(mask, body, axes, float(np.degrees(angle)), 0, 360, 255, -1)
+    cv2.circle(mask, head, int(round(r)), 255, -1)
+    obj = mask > 0
+    texture = rng.normal(0, 4, size=(h, w, 3)).astype(np.float32)
+    img[obj] = color + texture[obj]
+    mark_color = tuple(float(c) for c in (color * 0.25))
+    _draw_mark(img, MARKS[label], head, int(round(r)), mark_color)
+    return np.clip(img, 0, 255).astype(np.uint8), mask
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def _ignore_band(mask: np.ndarray) -> np.ndarray:
+    kernel = np.ones((3, 3), np.uint8)
+    return cv2.dilate(mask, kernel) - cv2.erode(mask, kernel)
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), array):
+        raise OSError(f"cannot write {path}")
+
+
+def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: int) -> None:
+    """Write one split's images, masks and both metadata folders."""
+    rng = np.random.default_rng(seed)
+    ids, labels, sizes, boxes, masks = [], [], [], [], []
+    for i in range(n):
+        label = i % cfg.num_classes
+        w = int(rng.integers(cfg.min_size, cfg.max_size + 1))
+        h = int(rng.integers(cfg.min_size, cfg.max_size + 1))
+        image, mask = render_object(rng, label, w, h)
+        rel = f"{split}/{label}/{i:05d}.png"
+        mask_rel = f"{split}/{label}/{i:05d}.png"
+        ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"
+        _write_png(root / "images" / rel, image)
+        _write_png(root / "masks" / mask_rel, mask)
+        _write_png(root / "masks" / ignore_rel, _ignore_band(mask))
+        x0, y0, x1, y1 = _box(mask)
+        ids.append(rel)
+        labels.append(f"{rel},{label}")
+        sizes.append(f"{rel},{w},{h}")
+        boxes.append(f"{rel},{x0},{y0},{x1},{y1}")
+        masks.append(f"{rel},{mask_rel},{ignore_rel}")
+    for meta_name, loc in (("metadata", boxes), ("metadata_masks", masks)):
+        folder = root / meta_name / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, lines in (
+            ("image_ids.txt", ids),
+            ("class_labels.txt", labels),
+            ("image_sizes.txt", sizes),
+            ("localization.txt", loc),
+        ):
+            (folder / name).write_text("\n".join(lines) + "\n")
+
+
+def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Path:
+    """Generate the dataset under ``root`` (skipped when an identical one is already there).
+
+    Returns the root. A ``config.json`` records the settings; a finished marker is written last so
+    an interrupted generation is redone.
+    """
+    cfg = cfg or SyntheticConfig()
+    root = Path(root)
+    stamp = root / "config.json"
+    done = root / ".complete"
+    wanted = json.dumps(asdict(cfg), sort_keys=True)
+    if done.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    if done.exists():
+        done.unlink()
+    for k, (split, n) in enumerate((("train", cfg.n_train), ("val", cfg.n_val), ("test", cfg.n_test))):
+        generate_split(root, split, n, cfg, seed=cfg.seed * 1000 + k)
+    stamp.write_text(wanted)
+    done.write_text("ok\n")
+    return root
+
+
+def split_paths(root: str | os.PathLike, split: str) -> dict[str, Path]:
+    """Keyword arguments for ``WSOLDataset`` on a generated split."""
+    root = Path(root)
+    return {
+        "data_root": root / "images",
+        "metadata_dir": root / "metadata" / split,
+        "mask_root": root / "masks",
+        "mask_metadata_dir": root / "metadata_masks" / split,
+    }

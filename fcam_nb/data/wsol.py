@@ -1,0 +1,273 @@
+"""Reader for the wsolevaluation metadata format (CUB, ILSVRC, OpenImages) and a torch Dataset.
+
+A split folder ``metadata/<dataset>/<split>/`` holds::
+
+    image_ids.txt      path
+    class_labels.txt   path,label
+    image_sizes.txt    path,w,h
+    localization.txt   path,x0,y0,x1,y1           (boxes: CUB / ILSVRC, one line per box)
+                       path,mask.png,ignore.png   (masks: OpenImages; ignore on the first line only)
+
+Every malformed line raises ``MetadataError`` naming the file and the line number.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from fcam_nb.metrics import resize_box
+
+METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+
+
+class MetadataError(ValueError):
+    """A metadata file is missing or one of its lines is malformed."""
+
+
+@dataclass
+class SplitMetadata:
+    """Parsed metadata of one split. Boxes are x0y0x1y1 in original pixels."""
+
+    image_ids: list[str]
+    labels: dict[str, int]
+    sizes: dict[str, tuple[int, int]]
+    boxes: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+    mask_paths: dict[str, list[str]] = field(default_factory=dict)
+    ignore_paths: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_masks(self) -> bool:
+        return bool(self.mask_paths)
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    if not path.is_file():
+        raise MetadataError(f"missing metadata file: {path}")
+    with open(path) as f:
+        return [(i + 1, line.rstrip("\n")) for i, line in enumerate(f) if line.strip()]
+
+
+def _fields(path: Path, lineno: int, line: str, n: int) -> list[str]:
+    parts = line.split(",")
+    if len(parts) != n:
+        raise MetadataError(f"{path}:{lineno}: expected {n} comma-separated fields, got {line!r}")
+    return parts
+
+
+def _number(path: Path, lineno: int, text: str, kind: type) -> float | int:
+    try:
+        return kind(text)
+    except ValueError:
+        raise MetadataError(f"{path}:{lineno}: {text!r} is not a valid {kind.__name__}") from None
+
+
+def read_metadata(metadata_dir: str | os.PathLike, num_classes: int | None = None) -> SplitMetadata:
+    """Parse one split folder. Raises MetadataError on missing files or malformed lines."""
+    root = Path(metadata_dir)
+    if not root.is_dir():
+        raise MetadataError(f"metadata folder not found: {root}")
+    ids_path = root / "image_ids.txt"
+    image_ids = [line for _, line in _lines(ids_path)]
+    if not image_ids:
+        raise MetadataError(f"{ids_path}: no image id")
+    known = set(image_ids)
+    if len(known) != len(image_ids):
+        raise MetadataError(f"{ids_path}: duplicate image ids")
+
+    def check_id(path: Path, lineno: int, image_id: str) -> None:
+        if image_id not in known:
+            raise MetadataError(f"{path}:{lineno}: {image_id!r} is not in image_ids.txt")
+
+    labels: dict[str, int] = {}
+    path = root / "class_labels.txt"
+    for lineno, line in _lines(path):
+        image_id, label_s = _fields(path, lineno, line, 2)
+        check_id(path, lineno, image_id)
+        label = int(_number(path, lineno, label_s, int))
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            raise MetadataError(f"{path}:{lineno}: label {label} out of range [0, {num_classes})")
+        labels[image_id] = label
+
+    sizes: dict[str, tuple[int, int]] = {}
+    path = root / "image_sizes.txt"
+    for lineno, line in _lines(path):
+        image_id, w_s, h_s = _fields(path, lineno, line, 3)
+        check_id(path, lineno, image_id)
+        w, h = int(_number(path, lineno, w_s, int)), int(_number(path, lineno, h_s, int))
+        if w <= 0 or h <= 0:
+            raise MetadataError(f"{path}:{lineno}: image size must be positive, got {w}x{h}")
+        sizes[image_id] = (w, h)
+
+    meta = SplitMetadata(image_ids=image_ids, labels=labels, sizes=sizes)
+    path = root / "localization.txt"
+    for lineno, line in _lines(path):
+        parts = line.split(",")
+        image_id = parts[0]
+        check_id(path, lineno, image_id)
+        if len(parts) == 5:
+            x0, y0, x1, y1 = (float(_number(path, lineno, p, float)) for p in parts[1:])
+            if x1 < x0 or y1 < y0:
+                raise MetadataError(f"{path}:{lineno}: box needs x0 <= x1 and y0 <= y1: {line!r}")
+            meta.boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
+        elif len(parts) == 3:
+            _, mask_path, ignore_path = parts
+            if not mask_path:
+                raise MetadataError(f"{path}:{lineno}: empty mask path")
+            if image_id in meta.mask_paths:
+                if ignore_path:
+                    raise MetadataError(
+                        f"{path}:{lineno}: ignore mask allowed on an image's first line only"
+                    )
+                meta.mask_paths[image_id].append(mask_path)
+            else:
+                meta.mask_paths[image_id] = [mask_path]
+                meta.ignore_paths[image_id] = ignore_path
+        else:
+            raise MetadataError(
+                f"{path}:{lineno}: expected 'path,x0,y0,x1,y1' or 'path,mask,ignore', got {line!r}"
+            )
+    if meta.boxes and meta.mask_paths:
+        raise MetadataError(f"{path}: mixes box lines and mask lines")
+    for name, table in (("class_labels.txt", labels), ("image_sizes.txt", sizes)):
+        missing = [i for i in image_ids if i not in table]
+        if missing:
+            raise MetadataError(f"{root / name}: no entry for {missing[0]!r}")
+    loc = meta.boxes or meta.mask_paths
+    missing = [i for i in image_ids if i not in loc]
+    if missing:
+        raise MetadataError(f"{path}: no localization for {missing[0]!r}")
+    return meta
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """RGB uint8 (H, W, 3); raises FileNotFoundError naming the file."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"cannot read image: {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def load_mask_image(path: str | os.PathLike, size: int) -> np.ndarray:
+    """Grayscale mask as float32, nearest-resized to size x size (the protocol's loader)."""
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise FileNotFoundError(f"cannot read mask: {path}")
+    return cv2.resize(np.float32(mask), (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def load_gt_mask(
+    mask_root: str | os.PathLike, mask_paths: list[str], ignore_path: str, size: int
+) -> np.ndarray:
+    """GT mask (size, size) uint8: 1 foreground (union of instances), 0 background, 255 ignore.
+
+    Ignore = ignore-box region minus the foreground, as in wsolevaluation's ``get_mask``.
+    """
+    root = Path(mask_root)
+    fg = np.stack([load_mask_image(root / p, size) > 0.5 for p in mask_paths]).any(axis=0)
+    if ignore_path:
+        ignore = np.logical_and(load_mask_image(root / ignore_path, size) > 0.5, ~fg)
+    else:
+        ignore = np.zeros_like(fg)
+    return fg.astype(np.uint8) + 255 * ignore.astype(np.uint8)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class WSOLDataset(Dataset):
+    """One split of a wsol-format dataset.
+
+    Item: dict with ``image`` float (3, R, R) in [0, 1] (resized to ``resize`` R, not normalized),
+    ``label`` int, ``boxes`` int64 (n, 4) in the ``size`` x ``size`` frame (protocol rounding),
+    ``mask`` uint8 (size, size) with 1/0/255 when the dataset has masks, ``index`` and ``image_id``.
+    ``mask_metadata_dir`` adds masks from a second metadata folder over the same images.
+    Set ``cache=True`` to keep decoded images in memory (small datasets).
+    """
+
+    def __init__(
+        self,
+        data_root: str | os.PathLike,
+        metadata_dir: str | os.PathLike,
+        resize: int = 224,
+        size: int = 224,
+        num_classes: int | None = None,
+        mask_root: str | os.PathLike | None = None,
+        mask_metadata_dir: str | os.PathLike | None = None,
+        check_sizes: bool = True,
+        cache: bool = False,
+    ) -> None:
+        self.data_root = Path(data_root)
+        if not self.data_root.is_dir():
+            raise FileNotFoundError(f"dataset folder not found: {self.data_root}")
+        self.meta = read_metadata(metadata_dir, num_classes)
+        if mask_metadata_dir is not None:
+            masks = read_metadata(mask_metadata_dir, num_classes)
+            if masks.image_ids != self.meta.image_ids or not masks.has_masks:
+                raise MetadataError(
+                    f"{mask_metadata_dir}: must list the same images as {metadata_dir} with masks"
+                )
+            self.meta.mask_paths, self.meta.ignore_paths = masks.mask_paths, masks.ignore_paths
+        self.mask_root = Path(mask_root) if mask_root is not None else self.data_root
+        self.resize = resize
+        self.size = size
+        self.check_sizes = check_sizes
+        self._cache: dict[int, dict] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.meta.image_ids)
+
+    def __getitem__(self, index: int) -> dict:
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        image_id = self.meta.image_ids[index]
+        rgb = load_image(self.data_root / image_id)
+        w, h = self.meta.sizes[image_id]
+        if self.check_sizes and (rgb.shape[1], rgb.shape[0]) != (w, h):
+            raise ValueError(
+                f"{image_id}: image is {rgb.shape[1]}x{rgb.shape[0]} but image_sizes.txt says {w}x{h}"
+            )
+        resized = cv2.resize(rgb, (self.resize, self.resize), interpolation=cv2.INTER_LINEAR)
+        item = {
+            "image": torch.from_numpy(resized).permute(2, 0, 1).float() / 255.0,
+            "label": self.meta.labels[image_id],
+            "index": index,
+            "image_id": image_id,
+        }
+        if self.meta.has_masks:
+            item["mask"] = torch.from_numpy(
+                load_gt_mask(
+                    self.mask_root,
+                    self.meta.mask_paths[image_id],
+                    self.meta.ignore_paths[image_id],
+                    self.size,
+                )
+            )
+        if self.meta.boxes:
+            boxes = [resize_box(b, (w, h), self.size) for b in self.meta.boxes[image_id]]
+            item["boxes"] = torch.tensor(boxes, dtype=torch.int64)
+        if self._cache is not None:
+            self._cache[index] = item
+        return item
+
+
+def collate(items: list[dict]) -> dict:
+    """Batch items: stacks tensors, keeps per-image box arrays as a list."""
+    out = {
+        "image": torch.stack([it["image"] for it in items]),
+        "label": torch.tensor([it["label"] for it in items], dtype=torch.int64),
+        "index": torch.tensor([it["index"] for it in items], dtype=torch.int64),
+        "image_id": [it["image_id"] for it in items],
+    }
+    if "boxes" in items[0]:
+        out["boxes"] = [it["boxes"] for it in items]
+    if "mask" in items[0]:
+        out["mask"] = torch.stack([it["mask"] for it in items])
+    return out

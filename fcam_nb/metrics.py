@@ -1,0 +1,404 @@
+"""WSOL metrics reproducing the protocol of Choe et al. (CVPR 2020, "Evaluating WSOL right").
+
+All quirks of the published ``wsolevaluation`` code are kept on purpose:
+
+* scores become ``uint8`` by truncation of ``score * 255`` (in the map's own float dtype);
+* the contour threshold at tau is ``int(tau * q.max())`` and the foreground is ``q > theta``;
+* ``cv2.findContours(RETR_TREE, CHAIN_APPROX_SIMPLE)`` - hole contours count as contours;
+* single-contour mode keeps the contour with the largest *polygon* area (``cv2.contourArea``);
+* boxes are ``[x, y, min(x + w, W - 1), min(y + h, H - 1)]`` from ``cv2.boundingRect``;
+* no contour gives the box ``[0, 0, 0, 0]`` (area 1 with the inclusive IoU);
+* IoU uses inclusive areas ``(x1 - x0 + 1) * (y1 - y0 + 1)``; a denominator <= 0 gives 0;
+* PxAP bins scores with edges ``arange(0, 1, step) + [1, 2, 3]`` pooled over the dataset.
+
+Speed: only about 255 distinct thresholds ``theta`` exist per map and ``q > theta`` only changes
+at values present in ``q``, so each distinct binary mask is traced once (exact), on the crop of
+its bounding box. ``reference_*`` functions are the literal per-threshold loop, kept for tests and
+``benchmarks/bench_metrics.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def threshold_list(step: float = 0.001) -> np.ndarray:
+    """CAM thresholds tau = ``np.arange(0, 1, step)`` (1 excluded), float64."""
+    if not 0 < step < 1:
+        raise ValueError(f"threshold step must be in (0, 1), got {step}")
+    return np.arange(0, 1, step)
+
+
+def _to_numpy(x: ArrayLike) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def check_scoremaps(maps: ArrayLike, size: int | tuple[int, int] | None = None) -> None:
+    """Validate score maps: float, (H, W) or (B, H, W), values in [0, 1], no NaN.
+
+    Raises ValueError naming the problem (the protocol's ``check_scoremap_validity``).
+    """
+    is_tensor = isinstance(maps, torch.Tensor)
+    if not is_tensor and not isinstance(maps, np.ndarray):
+        raise TypeError(f"score maps must be a numpy array or torch tensor, got {type(maps)}")
+    floating = maps.is_floating_point() if is_tensor else np.issubdtype(maps.dtype, np.floating)
+    if not floating:
+        raise ValueError(f"score maps must be floating point, got dtype {maps.dtype}")
+    if maps.ndim not in (2, 3):
+        raise ValueError(f"score maps must have shape (H, W) or (B, H, W), got {tuple(maps.shape)}")
+    if size is not None:
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        if tuple(maps.shape[-2:]) != hw:
+            raise ValueError(f"score maps must be {hw[0]}x{hw[1]}, got {tuple(maps.shape[-2:])}")
+    if maps.numel() if is_tensor else maps.size:
+        bad = torch.isnan(maps).any().item() if is_tensor else np.isnan(maps).any()
+        if bad:
+            raise ValueError("score maps contain NaN")
+        lo = float(maps.min())
+        hi = float(maps.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"score maps must lie in [0, 1], got min {lo:.4g} max {hi:.4g}")
+
+
+def scoremaps_to_uint8(maps: ArrayLike) -> np.ndarray:
+    """``(score * 255).astype(uint8)`` computed in the maps' own dtype (exact on any device)."""
+    if isinstance(maps, torch.Tensor):
+        return (maps.detach() * 255).to(torch.uint8).cpu().numpy()
+    return (maps * 255).astype(np.uint8)
+
+
+def resize_box(box: Sequence[float], image_size: tuple[int, int], size: int) -> tuple[int, ...]:
+    """Scale an ``x0, y0, x1, y1`` box from ``image_size = (w, h)`` to ``size`` x ``size``.
+
+    Each coordinate is ``int(x * size / w)`` exactly as the protocol's ``resize_bbox``.
+    """
+    x0, y0, x1, y1 = box
+    w, h = image_size
+    return (int(x0 * size / w), int(y0 * size / h), int(x1 * size / w), int(y1 * size / h))
+
+
+def multiple_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``boxes_a`` (A, 4) with every box in ``boxes_b`` (B, 4), x0y0x1y1.
+
+    Inclusive pixel areas; a non-positive union gives IoU 0. Returns float64 (A, B).
+    """
+    a = np.asarray(boxes_a)[:, None, :]
+    b = np.asarray(boxes_b)[None, :, :]
+    min_x = np.maximum(a[..., 0], b[..., 0])
+    min_y = np.maximum(a[..., 1], b[..., 1])
+    max_x = np.minimum(a[..., 2], b[..., 2])
+    max_y = np.minimum(a[..., 3], b[..., 3])
+    inter = np.maximum(0, max_x - min_x + 1) * np.maximum(0, max_y - min_y + 1)
+    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    denom = area_a + area_b - inter
+    degenerate = denom <= 0
+    denom = np.where(degenerate, 1, denom)
+    ious = inter / denom
+    ious[degenerate] = 0
+    return ious
+
+
+def _contours(binary: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Sequence[np.ndarray]:
+    return cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE, offset=offset)[0]
+
+
+def _boxes_from_contours(contours, width: int, height: int, multi_contour: bool) -> np.ndarray:
+    if len(contours) == 0:
+        return np.zeros((1, 4), dtype=np.int64)
+    if not multi_contour:
+        contours = [max(contours, key=cv2.contourArea)]
+    boxes = np.empty((len(contours), 4), dtype=np.int64)
+    for i, contour in enumerate(contours):
+        x, y, w, h = cv2.boundingRect(contour)
+        boxes[i] = (x, y, min(x + w, width - 1), min(y + h, height - 1))
+    return boxes
+
+
+def boxes_at_thresholds(
+    q: np.ndarray, taus: np.ndarray, multi_contour: bool
+) -> list[np.ndarray]:
+    """Predicted boxes (n_i, 4) for each tau of one uint8 map ``q`` (H, W) - fast and exact.
+
+    Distinct ``theta = int(tau * q.max())`` that select the same pixels share one trace.
+    """
+    height, width = q.shape
+    qmax = int(q.max())
+    thetas = (taus * q.max()).astype(np.int64)  # same float64 product as int(tau * max)
+    values = np.unique(q)
+    # masks q > theta are identical for all theta between two consecutive present values
+    keys = np.searchsorted(values, thetas, side="right")
+    row_max = q.max(axis=1)
+    col_max = q.max(axis=0)
+    cache: dict[int, np.ndarray] = {}
+    out = []
+    for theta, key in zip(thetas.tolist(), keys.tolist(), strict=True):
+        boxes = cache.get(key)
+        if boxes is None:
+            if theta >= qmax:
+                boxes = np.zeros((1, 4), dtype=np.int64)
+            else:
+                rows = np.flatnonzero(row_max > theta)
+                cols = np.flatnonzero(col_max > theta)
+                # crop to the mask's bounding box plus a 1-pixel zero margin (exact tracing)
+                y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, height)
+                x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, width)
+                crop = np.where(q[y0:y1, x0:x1] > theta, np.uint8(255), np.uint8(0))
+                contours = _contours(crop, offset=(int(x0), int(y0)))
+                boxes = _boxes_from_contours(contours, width, height, multi_contour)
+            cache[key] = boxes
+        out.append(boxes)
+    return out
+
+
+def best_ious_at_thresholds(
+    q: np.ndarray, gt_boxes: np.ndarray, taus: np.ndarray, multi_contour: bool
+) -> np.ndarray:
+    """Per tau, the best IoU between any predicted box and any GT box. float64 (T,)."""
+    per_tau = boxes_at_thresholds(q, taus, multi_contour)
+    counts = np.fromiter((len(b) for b in per_tau), dtype=np.int64, count=len(per_tau))
+    ious = multiple_iou(np.concatenate(per_tau, axis=0), gt_boxes).max(axis=1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return np.maximum.reduceat(ious, starts)
+
+
+class BoxAccumulator:
+    """MaxBoxAcc (V1: largest contour, IoU 50) and MaxBoxAccV2 (all contours, IoU 30/50/70).
+
+    ``update(maps, gt_boxes, labels=None, topk_preds=None)`` batch by batch, then ``compute()``.
+    Also counts top-1 / top-5 localization when ``labels`` and ``topk_preds`` are given.
+    """
+
+    def __init__(
+        self,
+        multi_contour: bool = False,
+        iou_thresholds: Sequence[int] = (50,),
+        step: float = 0.001,
+        size: int = 224,
+    ) -> None:
+        self.multi_contour = multi_contour
+        self.iou_thresholds = tuple(int(d) for d in iou_thresholds)
+        self.taus = threshold_list(step)
+        self.size = size
+        self.count = 0
+        n = len(self.taus)
+        self.correct = {d: np.zeros(n, dtype=np.int64) for d in self.iou_thresholds}
+        self.correct_top1 = {d: np.zeros(n, dtype=np.int64) for d in self.iou_thresholds}
+        self.correct_top5 = {d: np.zeros(n, dtype=np.int64) for d in self.iou_thresholds}
+
+    def update(
+        self,
+        maps: ArrayLike,
+        gt_boxes: Sequence[ArrayLike],
+        labels: ArrayLike | None = None,
+        topk_preds: ArrayLike | None = None,
+    ) -> None:
+        """Add a batch.
+
+        maps: (B, S, S) float scores in [0, 1] (S = ``size``), numpy or torch on any device.
+        gt_boxes: B arrays (n_i, 4) of x0y0x1y1 boxes already in the S x S frame.
+        labels: (B,) GT classes; topk_preds: (B, >=5) predicted classes, best first.
+        """
+        if isinstance(maps, np.ndarray | torch.Tensor) and maps.ndim == 2:
+            maps = maps[None]
+        check_scoremaps(maps, self.size)
+        if len(gt_boxes) != maps.shape[0]:
+            raise ValueError(f"got {maps.shape[0]} maps but {len(gt_boxes)} GT box sets")
+        q_all = scoremaps_to_uint8(maps)
+        labels_np = None if labels is None else _to_numpy(labels)
+        preds_np = None if topk_preds is None else _to_numpy(topk_preds)
+        for i, q in enumerate(q_all):
+            gt = np.asarray(_to_numpy(gt_boxes[i]), dtype=np.int64).reshape(-1, 4)
+            if gt.shape[0] == 0:
+                raise ValueError(f"sample {i} of the batch has no GT box")
+            best = best_ious_at_thresholds(q, gt, self.taus, self.multi_contour)
+            hit1 = hit5 = False
+            if labels_np is not None and preds_np is not None:
+                hit1 = bool(preds_np[i, 0] == labels_np[i])
+                hit5 = bool((preds_np[i, :5] == labels_np[i]).any())
+            for d in self.iou_thresholds:
+                ok = best >= (d / 100)
+                self.correct[d] += ok
+                if hit1:
+                    self.correct_top1[d] += ok
+                if hit5:
+                    self.correct_top5[d] += ok
+            self.count += 1
+
+    def curves(self) -> dict[int, np.ndarray]:
+        """Box accuracy (%) per tau for each IoU threshold delta."""
+        self._check_nonempty()
+        return {d: self.correct[d] * 100.0 / float(self.count) for d in self.iou_thresholds}
+
+    def _check_nonempty(self) -> None:
+        if self.count == 0:
+            raise RuntimeError("no sample was accumulated")
+
+    def compute(self) -> dict[str, float]:
+        """``max_box_acc`` (mean over deltas of the per-delta max), per-delta values, best taus."""
+        curves = self.curves()
+        per_delta = {d: float(c.max()) for d, c in curves.items()}
+        out = {f"box_acc@{d}": v for d, v in per_delta.items()}
+        out.update({f"best_tau@{d}": float(self.taus[c.argmax()]) for d, c in curves.items()})
+        out["max_box_acc"] = float(np.mean(list(per_delta.values())))
+        for name, table in (("top1_loc", self.correct_top1), ("top5_loc", self.correct_top5)):
+            vals = [table[d].max() * 100.0 / float(self.count) for d in self.iou_thresholds]
+            out[name] = float(np.mean(vals))
+        return out
+
+
+def max_box_acc_v1(**kwargs) -> BoxAccumulator:
+    """MaxBoxAcc (CAM-style): largest contour, IoU >= 0.5."""
+    return BoxAccumulator(multi_contour=False, iou_thresholds=(50,), **kwargs)
+
+
+def max_box_acc_v2(**kwargs) -> BoxAccumulator:
+    """MaxBoxAccV2: all contours, mean over IoU in {0.3, 0.5, 0.7}."""
+    return BoxAccumulator(multi_contour=True, iou_thresholds=(30, 50, 70), **kwargs)
+
+
+class PxAPAccumulator:
+    """Pixel average precision (PxAP) over score histograms pooled on the dataset.
+
+    ``update(maps, masks)`` with masks (B, S, S) of 1 = foreground, 0 = background,
+    255 = ignore (see ``fcam_nb.data.wsol.load_gt_mask``), then ``compute()``.
+    Histograms are integer counts on the maps' device; no per-sample host sync.
+    """
+
+    def __init__(self, step: float = 0.001, size: int = 224) -> None:
+        self.taus = threshold_list(step)
+        self.edges = np.append(self.taus, [1.0, 2.0, 3.0])
+        self.size = size
+        self.fg_hist = np.zeros(len(self.edges) - 1, dtype=np.int64)
+        self.bg_hist = np.zeros(len(self.edges) - 1, dtype=np.int64)
+        self._dev_hist: dict[str, torch.Tensor] = {}
+
+    def _bins(self, scores: torch.Tensor) -> torch.Tensor:
+        edges = torch.as_tensor(self.edges, dtype=torch.float64, device=scores.device)
+        # bin i holds edges[i] <= s < edges[i + 1] (np.histogram; scores <= 1 < last edge)
+        return torch.bucketize(scores.double(), edges, right=True) - 1
+
+    def update(self, maps: ArrayLike, masks: ArrayLike) -> None:
+        """maps: (B, S, S) float in [0, 1]; masks: (B, S, S) uint8 in {0, 1, 255}."""
+        if isinstance(maps, np.ndarray | torch.Tensor) and maps.ndim == 2:
+            maps = maps[None]
+            masks = masks[None]
+        check_scoremaps(maps, self.size)
+        maps_t = torch.as_tensor(maps)
+        masks_t = torch.as_tensor(masks, device=maps_t.device)
+        if masks_t.shape != maps_t.shape:
+            raise ValueError(f"masks {tuple(masks_t.shape)} do not match maps {tuple(maps_t.shape)}")
+        nbins = len(self.edges) - 1
+        for name, sel in (("fg", masks_t == 1), ("bg", masks_t == 0)):
+            counts = torch.bincount(self._bins(maps_t[sel]), minlength=nbins)
+            prev = self._dev_hist.get(name)
+            self._dev_hist[name] = counts if prev is None else prev + counts
+
+    def _sync(self) -> None:
+        for name, counts in self._dev_hist.items():
+            hist = self.fg_hist if name == "fg" else self.bg_hist
+            hist += counts.cpu().numpy().astype(np.int64)
+        self._dev_hist = {}
+
+    def curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """Precision and recall for thresholds from high to low (the protocol's arrays)."""
+        self._sync()
+        fg = self.fg_hist.astype(np.float64)
+        bg = self.bg_hist.astype(np.float64)
+        num_fg = fg.sum()
+        tp = fg[::-1].cumsum()
+        fn = num_fg - tp
+        fp = bg[::-1].cumsum()
+        if ((tp + fn) <= 0).all():
+            raise ValueError("PxAP needs foreground pixels: no GT foreground in the evaluated set")
+        if ((tp + fp) <= 0).all():
+            raise ValueError("PxAP: no positive prediction in the evaluated set")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = tp / (tp + fp)
+            recall = tp / (tp + fn)
+        return precision, recall
+
+    def compute(self) -> float:
+        """PxAP in percent: ``100 * sum_k P_k (R_k - R_{k-1})`` over bins with TP + FP > 0."""
+        precision, recall = self.curve()
+        tp_fp = self.fg_hist[::-1].cumsum() + self.bg_hist[::-1].cumsum()
+        nonzero = tp_fp != 0
+        auc = (precision[1:] * np.diff(recall))[nonzero[1:]].sum()
+        return float(auc * 100)
+
+
+def activation_histograms(
+    maps: ArrayLike, masks: ArrayLike, bins: int = 50
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalized histograms of scores on foreground and background pixels (paper Fig. 6).
+
+    Returns (edges (bins+1,), fg density (bins,), bg density (bins,)); ignore pixels are dropped.
+    """
+    maps_np = _to_numpy(maps)
+    masks_np = _to_numpy(masks)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    fg, _ = np.histogram(maps_np[masks_np == 1], bins=edges, density=True)
+    bg, _ = np.histogram(maps_np[masks_np == 0], bins=edges, density=True)
+    return edges, fg, bg
+
+
+# ----------------------------------------------------------------------------------------------
+# Literal re-statement of the published per-threshold loop (reference for tests and benchmarks).
+# ----------------------------------------------------------------------------------------------
+
+
+def reference_boxes(
+    scoremap: np.ndarray, taus: np.ndarray, multi_contour: bool
+) -> tuple[list[np.ndarray], list[int]]:
+    """``compute_bboxes_from_scoremaps`` of wsolevaluation: one findContours per threshold."""
+    height, width = scoremap.shape
+    image = np.expand_dims((scoremap * 255).astype(np.uint8), 2)
+    all_boxes, counts = [], []
+    for tau in taus:
+        _, binary = cv2.threshold(
+            image, thresh=int(tau * np.max(image)), maxval=255, type=cv2.THRESH_BINARY
+        )
+        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+        if len(contours) == 0:
+            all_boxes.append(np.asarray([[0, 0, 0, 0]]))
+            counts.append(1)
+            continue
+        if not multi_contour:
+            contours = [max(contours, key=cv2.contourArea)]
+        boxes = []
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+        all_boxes.append(np.asarray(boxes))
+        counts.append(len(contours))
+    return all_boxes, counts
+
+
+def reference_box_correct(
+    scoremap: np.ndarray,
+    gt_boxes: np.ndarray,
+    taus: np.ndarray,
+    multi_contour: bool,
+    iou_thresholds: Sequence[int],
+) -> dict[int, np.ndarray]:
+    """Per-threshold correctness of one map, following ``BoxEvaluator.accumulate`` literally."""
+    boxes, counts = reference_boxes(scoremap, taus, multi_contour)
+    ious = multiple_iou(np.concatenate(boxes, axis=0), np.asarray(gt_boxes))
+    best, idx = [], 0
+    for n in counts:
+        best.append(max(ious.max(1)[idx : idx + n]))
+        idx += n
+    out = {}
+    for d in iou_thresholds:
+        ok = np.zeros(len(taus), dtype=np.int64)
+        ok[np.where(np.asarray(best) >= (d / 100))[0]] += 1
+        out[d] = ok
+    return out

@@ -1,0 +1,240 @@
+"""WSOL encoders (Choe et al., CVPR 2020) and a tiny CPU encoder.
+
+Every encoder returns a list of feature maps from shallow to deep; the last one is the CAM layer
+(~28x28 at 224 input for the WSOL nets, stride 8 for the tiny net) and the others are the skips
+of the F-CAM decoder. ``skip_channels`` / ``out_channels`` describe them and ``cam_layer`` is the
+module whose output is the last feature map (what CAM methods hook).
+
+Weights: ``weights=None`` (random, offline), ``"imagenet"`` (torchvision's weights API, needs the
+internet, e.g. on Colab) or a path to a local state dict with torchvision's key names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision import models as tvm
+from torchvision.models.inception import InceptionB
+
+WeightsArg = str | os.PathLike | None
+
+
+def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy matching tensors; raise naming the keys that are missing or of the wrong shape.
+
+    Classifier keys of the source network (``fc.*``, ``classifier.*``, ``AuxLogits.*``) and
+    extra keys are ignored: the WSOL nets drop those layers.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise KeyError(f"{source}: missing {len(missing)} weights, e.g. {missing[:3]}")
+    bad = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if bad:
+        raise ValueError(
+            f"{source}: shape mismatch for {bad[0]}: {tuple(state[bad[0]].shape)} vs "
+            f"{tuple(own[bad[0]].shape)}"
+        )
+    module.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
+
+
+def _resolve_state(weights: WeightsArg, tv_weights) -> tuple[dict | None, str]:
+    if weights is None:
+        return None, "random"
+    if isinstance(weights, str) and weights.lower() == "imagenet":
+        return tv_weights.get_state_dict(progress=True), f"torchvision {tv_weights}"
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    return state, str(path)
+
+
+class ResNet50Encoder(nn.Module):
+    """WSOL ResNet50: layer3 and layer4 with stride 1 -> 2048 x 28 x 28 at 224 input.
+
+    Skips: 64@/2, 256@/4, 512@/8, 1024@/8.
+    """
+
+    skip_channels = (64, 256, 512, 1024)
+    out_channels = 2048
+
+    def __init__(self, weights: WeightsArg = None) -> None:
+        super().__init__()
+        net = tvm.resnet50(weights=None)
+        state, source = _resolve_state(weights, tvm.ResNet50_Weights.IMAGENET1K_V1)
+        if state is not None:
+            load_state_dict_into(net, state, source)
+        for layer in (net.layer3, net.layer4):
+            layer[0].conv2.stride = (1, 1)
+            layer[0].downsample[0].stride = (1, 1)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
+        self.pool = net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            net.layer1,
+            net.layer2,
+            net.layer3,
+            net.layer4,
+        )
+        self.cam_layer = self.layer4
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        s1 = self.stem(x)
+        s2 = self.layer1(self.pool(s1))
+        s3 = self.layer2(s2)
+        s4 = self.layer3(s3)
+        return [s1, s2, s3, s4, self.layer4(s4)]
+
+
+class VGG16Encoder(nn.Module):
+    """WSOL VGG16: no pool4 / pool5, plus conv6 (3x3, 512 -> 1024) + ReLU -> 1024 x 28 x 28.
+
+    Skips: 128@/2, 256@/4, 512@/8 (conv4_3), 512@/8 (conv5_3).
+    """
+
+    skip_channels = (128, 256, 512, 512)
+    out_channels = 1024
+
+    def __init__(self, weights: WeightsArg = None) -> None:
+        super().__init__()
+        net = tvm.vgg16(weights=None)
+        state, source = _resolve_state(weights, tvm.VGG16_Weights.IMAGENET1K_V1)
+        if state is not None:
+            load_state_dict_into(net.features, _strip(state, "features."), source)
+        f = net.features
+        self.block1 = f[0:4]  # conv1_x -> 64@/1
+        self.block2 = f[4:9]  # pool1, conv2_x -> 128@/2
+        self.block3 = f[9:16]  # pool2, conv3_x -> 256@/4
+        self.block4 = f[16:23]  # pool3, conv4_x -> 512@/8 (pool4 = f[23] removed)
+        self.block5 = f[24:30]  # conv5_x -> 512@/8 (pool5 = f[30] removed)
+        self.conv6 = nn.Sequential(nn.Conv2d(512, 1024, 3, padding=1), nn.ReLU(inplace=True))
+        self.cam_layer = self.conv6
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        s2 = self.block2(self.block1(x))
+        s3 = self.block3(s2)
+        s4 = self.block4(s3)
+        s5 = self.block5(s4)
+        return [s2, s3, s4, s5, self.conv6(s5)]
+
+
+def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+class _InceptionBStride1(InceptionB):
+    """Mixed_6a with stride 1 and padding 1 (keeps ~28x28), weight-compatible with torchvision."""
+
+    def __init__(self, source: InceptionB) -> None:
+        nn.Module.__init__(self)
+        self.branch3x3 = source.branch3x3
+        self.branch3x3dbl_1 = source.branch3x3dbl_1
+        self.branch3x3dbl_2 = source.branch3x3dbl_2
+        self.branch3x3dbl_3 = source.branch3x3dbl_3
+        for conv in (self.branch3x3.conv, self.branch3x3dbl_3.conv):
+            conv.stride, conv.padding = (1, 1), (1, 1)
+
+    def _forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        branch3x3 = self.branch3x3(x)
+        dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        return [branch3x3, dbl, F.max_pool2d(x, kernel_size=3, stride=1, padding=1)]
+
+
+class InceptionV3Encoder(nn.Module):
+    """WSOL InceptionV3 up to Mixed_6e (Mixed_6a stride 1) + 2 x [Dropout, Conv3x3, ReLU] -> 1024.
+
+    Choe et al.'s padding changes (Conv2d_1a and Conv2d_4a padding 1, ceil-mode pools) give
+    1024 x 27 x 27 at 224 input. Skips: 64@110, 192@55, 288@27, 768@27.
+    """
+
+    skip_channels = (64, 192, 288, 768)
+    out_channels = 1024
+
+    def __init__(self, weights: WeightsArg = None) -> None:
+        super().__init__()
+        net = tvm.inception_v3(weights=None, aux_logits=False, init_weights=False)
+        state, source = _resolve_state(weights, tvm.Inception_V3_Weights.IMAGENET1K_V1)
+        if state is not None:
+            load_state_dict_into(net, state, source)
+        net.Conv2d_1a_3x3.conv.padding = (1, 1)
+        net.Conv2d_4a_3x3.conv.padding = (1, 1)
+        net.maxpool1.ceil_mode = True
+        net.maxpool2.ceil_mode = True
+        self.stage1 = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3)
+        self.stage2 = nn.Sequential(net.maxpool1, net.Conv2d_3b_1x1, net.Conv2d_4a_3x3)
+        self.stage3 = nn.Sequential(net.maxpool2, net.Mixed_5b, net.Mixed_5c, net.Mixed_5d)
+        self.stage4 = nn.Sequential(
+            _InceptionBStride1(net.Mixed_6a), net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e
+        )
+        self.head = nn.Sequential(
+            nn.Dropout(0.5),
+            nn.Conv2d(768, 1024, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Conv2d(1024, 1024, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
+        self.cam_layer = self.head
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        s1 = self.stage1(x)
+        s2 = self.stage2(s1)
+        s3 = self.stage3(s2)
+        s4 = self.stage4(s3)
+        return [s1, s2, s3, s4, self.head(s4)]
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
+
+
+class TinyEncoder(nn.Module):
+    """Small CPU encoder: 4 stages of 2 x [Conv3x3, BN, ReLU], max-pools between them.
+
+    Output ``width * 8`` channels at stride 8 (8x8 maps for 64x64 input). Skips: width@/1,
+    2 width@/2, 4 width@/4.
+    """
+
+    def __init__(self, width: int = 16, weights: WeightsArg = None) -> None:
+        super().__init__()
+        w = width
+        self.skip_channels = (w, 2 * w, 4 * w)
+        self.out_channels = 8 * w
+        self.stage1 = nn.Sequential(_conv_bn_relu(3, w), _conv_bn_relu(w, w))
+        self.stage2 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(w, 2 * w), _conv_bn_relu(2 * w, 2 * w))
+        self.stage3 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(2 * w, 4 * w), _conv_bn_relu(4 * w, 4 * w))
+        self.stage4 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(4 * w, 8 * w), _conv_bn_relu(8 * w, 8 * w))
+        self.cam_layer = self.stage4
+        if weights is not None:
+            state, source = _resolve_state(weights, None)
+            load_state_dict_into(self, state, source)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        s1 = self.stage1(x)
+        s2 = self.stage2(s1)
+        s3 = self.stage3(s2)
+        return [s1, s2, s3, self.stage4(s3)]
+
+
+ENCODERS = {
+    "resnet50": ResNet50Encoder,
+    "vgg16": VGG16Encoder,
+    "inceptionv3": InceptionV3Encoder,
+    "tiny": TinyEncoder,
+}
+
+
+def build_encoder(name: str, weights: WeightsArg = None) -> nn.Module:
+    """Encoder by name: ``resnet50``, ``vgg16``, ``inceptionv3`` or ``tiny``."""
+    key = name.lower()
+    if key not in ENCODERS:
+        raise ValueError(f"unknown backbone {name!r}; choose from {sorted(ENCODERS)}")
+    return ENCODERS[key](weights=weights)

@@ -1,0 +1,41 @@
+"""WSOL classifier: encoder + global average pooling + linear layer (the CAM architecture)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fcam_nb.models.backbones import WeightsArg, build_encoder
+
+
+class WSOLClassifier(nn.Module):
+    """Encoder, GAP and ``Linear(C, K)``.
+
+    ``forward(x)`` -> logits (B, K); ``forward_features(x)`` -> (features list, logits) where
+    ``features[-1]`` (B, C, h, w) is the CAM layer. ``fc`` holds the CAM weights and
+    ``cam_layer`` is the module CAM methods hook.
+    """
+
+    def __init__(self, encoder: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.encoder = encoder
+        self.fc = nn.Linear(encoder.out_channels, num_classes)
+        self.num_classes = num_classes
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.encoder.cam_layer
+
+    def forward_features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        feats = self.encoder(x)
+        return feats, self.fc(feats[-1].mean(dim=(2, 3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[1]
+
+
+def build_classifier(backbone: str, num_classes: int, weights: WeightsArg = None) -> WSOLClassifier:
+    """A WSOL classifier on ``backbone`` (see ``build_encoder``)."""
+    return WSOLClassifier(build_encoder(backbone, weights), num_classes)

@@ -1,0 +1,150 @@
+"""F-CAM decoder: a U-Net on the frozen classifier's features, 2-channel map at input size.
+
+Block: nearest upsample x2, bilinear resize to the skip if sizes differ, concat the skip,
+2 x [Conv3x3 (no bias), BN, ReLU]. Final Conv3x3 -> 2 channels (0 = background,
+1 = foreground), resized to the input size when the last block does not land on it.
+The decoder does not take the CAM as input.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fcam_nb.models.classifier import WSOLClassifier
+
+DECODER_WIDTHS = {
+    "resnet50": (256, 128, 64, 32, 16),
+    "vgg16": (256, 128, 64, 32, 16),
+    "inceptionv3": (256, 128, 64, 32, 16),
+    "tiny": (64, 32, 16),
+}
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
+
+
+class DecoderBlock(nn.Module):
+    """Upsample, align to the skip, concat, two conv-BN-ReLU."""
+
+    def __init__(self, cin: int, skip: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(_conv_bn_relu(cin + skip, cout), _conv_bn_relu(cout, cout))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        if skip is not None:
+            if x.shape[-2:] != skip.shape[-2:]:
+                x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=True)
+            x = torch.cat([x, skip], dim=1)
+        return self.conv(x)
+
+
+class UNetDecoder(nn.Module):
+    """U-Net decoder over encoder features (shallow -> deep, last = deepest).
+
+    ``center=True`` adds two conv-BN-ReLU at the deepest width first (used for VGG16 as in the
+    segmentation-models U-Net that F-CAM builds on).
+    """
+
+    def __init__(
+        self,
+        skip_channels: tuple[int, ...],
+        head_channels: int,
+        widths: tuple[int, ...],
+        center: bool = False,
+    ) -> None:
+        super().__init__()
+        if len(widths) < len(skip_channels):
+            raise ValueError("need at least one decoder block per skip")
+        self.center = (
+            nn.Sequential(_conv_bn_relu(head_channels, head_channels),
+                          _conv_bn_relu(head_channels, head_channels))
+            if center
+            else nn.Identity()
+        )
+        skips = list(reversed(skip_channels)) + [0] * (len(widths) - len(skip_channels))
+        cins = [head_channels, *widths[:-1]]
+        self.blocks = nn.ModuleList(
+            DecoderBlock(cin, s, cout) for cin, s, cout in zip(cins, skips, widths, strict=True)
+        )
+        self.head = nn.Conv2d(widths[-1], 2, 3, padding=1)
+
+    def forward(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """features from the encoder -> logits (B, 2, *size)."""
+        x = self.center(features[-1])
+        skips = list(reversed(features[:-1]))
+        for i, block in enumerate(self.blocks):
+            x = block(x, skips[i] if i < len(skips) else None)
+        x = self.head(x)
+        if x.shape[-2:] != tuple(size):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return x
+
+
+def build_decoder(backbone: str, encoder: nn.Module) -> UNetDecoder:
+    """The F-CAM decoder matching ``encoder`` of ``backbone``."""
+    key = backbone.lower()
+    return UNetDecoder(
+        tuple(encoder.skip_channels),
+        encoder.out_channels,
+        DECODER_WIDTHS[key],
+        center=key == "vgg16",
+    )
+
+
+class FCAM(nn.Module):
+    """Frozen WSOL classifier + trainable decoder.
+
+    ``forward(x)`` -> (class logits (B, K), segmentation logits (B, 2, H, W)).
+    ``localization_map(x)`` -> foreground probability softmax(...)[:, 1] in [0, 1], (B, H, W).
+    """
+
+    def __init__(self, classifier: WSOLClassifier, decoder: UNetDecoder) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.decoder = decoder
+        self.freeze_classifier()
+
+    def freeze_classifier(self) -> None:
+        for p in self.classifier.parameters():
+            p.requires_grad_(False)
+        self.classifier.eval()
+
+    def train(self, mode: bool = True) -> FCAM:
+        super().train(mode)
+        self.classifier.eval()  # BN statistics and dropout of the classifier stay frozen
+        return self
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            feats, logits = self.classifier.forward_features(x)
+        return logits, self.decoder([f.detach() for f in feats], x.shape[-2:])
+
+    @torch.no_grad()
+    def localization_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)[1].float().softmax(dim=1)[:, 1]
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters (trainable or not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+PAPER_DECODER_PARAMS = {"resnet50": 9.0e6, "vgg16": 23.1e6, "inceptionv3": 5.7e6}
+
+
+def decoder_parameter_table() -> dict[str, dict[str, float]]:
+    """Decoder parameter counts per WSOL backbone, ours vs the paper's (millions)."""
+    from fcam_nb.models.backbones import build_encoder
+
+    table = {}
+    for name, paper in PAPER_DECODER_PARAMS.items():
+        enc = build_encoder(name)
+        ours = count_parameters(build_decoder(name, enc))
+        table[name] = {"ours_M": ours / 1e6, "paper_M": paper / 1e6, "ratio": ours / paper}
+    return table

@@ -1,0 +1,212 @@
+import numpy as np
+import pytest
+import torch
+from torchcam import methods as tcm
+
+from fcam_nb.cams import (
+    CAM,
+    GradCAM,
+    GradCAMpp,
+    LayerCAM,
+    ScoreCAM,
+    SmoothGradCAMpp,
+    XGradCAM,
+    build_cam_method,
+    normalize_maps,
+    upsample_maps,
+)
+from fcam_nb.models import build_classifier
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = build_classifier("tiny", num_classes=5).eval()
+    # random-but-not-degenerate BN statistics
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.2, 0.2)
+            mod.running_var.uniform_(0.5, 1.5)
+    with torch.no_grad():
+        m.fc.weight.mul_(50)  # large gradients: the peers' eps terms become negligible
+    return m
+
+
+@pytest.fixture(scope="module")
+def images():
+    return torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+
+TARGETS = torch.tensor([0, 3, 1])
+
+
+def _torchcam(cls, model, images, targets, layer=None, **kw):
+    layer = layer if layer is not None else model.cam_layer
+    with cls(model, target_layer=layer, **kw) as extractor:
+        scores = model(images)
+        return extractor(targets.tolist(), scores, normalized=True)[0]
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [(CAM, tcm.CAM), (GradCAM, tcm.GradCAM), (XGradCAM, tcm.XGradCAM), (LayerCAM, tcm.LayerCAM)],
+)
+def test_matches_torchcam(model, images, ours, theirs):
+    if theirs is tcm.CAM:
+        expected = _torchcam(theirs, model, images, TARGETS, fc_layer=model.fc)
+        got = ours(model)(images, TARGETS)
+    else:  # an inner layer: gradients vary over space (at the GAP layer they are constant)
+        layer = model.encoder.stage3
+        expected = _torchcam(theirs, model, images, TARGETS, layer=layer)
+        got = ours(model, target_layer=layer)(images, TARGETS)
+    np.testing.assert_allclose(normalize_maps(got), expected, atol=1e-4)
+
+
+def test_scorecam_matches_torchcam(model, images):
+    expected = _torchcam(tcm.ScoreCAM, model, images, TARGETS)
+    got = ScoreCAM(model)(images, TARGETS)
+    np.testing.assert_allclose(normalize_maps(got), expected, atol=1e-4)
+
+
+def _peer_gradcampp(model, images, layer):
+    from pytorch_grad_cam import GradCAMPlusPlus
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    with GradCAMPlusPlus(model=model, target_layers=[layer]) as peer:
+        maps = peer(images, targets=[ClassifierOutputTarget(int(t)) for t in TARGETS])
+    model.zero_grad(set_to_none=True)  # the peer calls backward()
+    return maps
+
+
+@pytest.mark.parametrize("inner", [False, True])
+def test_gradcampp_matches_pytorch_grad_cam(model, images, inner):
+    """pytorch-grad-cam implements the paper's alpha; it ReLUs, min-maxes, cv2-resizes, and
+    min-maxes again (``aggregate_multi_layers``)."""
+    import cv2
+
+    layer = model.encoder.stage3 if inner else model.cam_layer
+    peer = _peer_gradcampp(model, images, layer)
+    ours = normalize_maps(GradCAMpp(model, target_layer=layer)(images, TARGETS)).numpy()
+    for i in range(len(TARGETS)):
+        up = cv2.resize(ours[i], (32, 32))
+        up = (up - up.min()) / (1e-7 + (up - up.min()).max())
+        # the peer adds eps = 1e-6 to alpha's denominator, which is near 0 for some channels
+        # (2 + sum(A) g ~ 0): ~1e-3 differences; the exact formula is tested in float64 below
+        np.testing.assert_allclose(up, peer[i], atol=2e-3)
+
+
+def test_gradcampp_formula_float64(model, images):
+    layer = model.encoder.stage3
+    got = GradCAMpp(model.double(), target_layer=layer)(images.double(), TARGETS)
+    with torch.enable_grad():
+        feats, logits = model.forward_features(images.double())
+        a = feats[2]
+        g = torch.autograd.grad(logits.gather(1, TARGETS[:, None]).sum(), a)[0]
+    model.float()
+    a, g = a.detach(), g.detach()
+    alpha = g**2 / (2 * g**2 + a.sum(dim=(2, 3), keepdim=True) * g**3)
+    alpha = torch.where(g != 0, alpha, 0)
+    w = (alpha * torch.relu(g)).sum(dim=(2, 3))
+    ref = torch.relu(torch.einsum("bc,bchw->bhw", w, a))
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_torchcam_gradcampp_is_the_alpha_g2_variant(model, images):
+    """Documented difference: torchcam's GradCAM++ reduces to alpha = g^2 (its division is lost)."""
+    layer = model.encoder.stage3
+    peer = _torchcam(tcm.GradCAMpp, model, images, TARGETS, layer=layer)
+    with torch.enable_grad():
+        feats, logits = model.forward_features(images)
+        g = torch.autograd.grad(logits.gather(1, TARGETS[:, None]).sum(), feats[2])[0]
+    a = feats[2].detach()
+    w = (g**2 * torch.relu(g)).sum(dim=(2, 3))
+    buggy = normalize_maps(torch.relu(torch.einsum("bc,bchw->bhw", w, a)))
+    np.testing.assert_allclose(peer, buggy, atol=1e-4)
+    ours = normalize_maps(GradCAMpp(model, target_layer=layer)(images, TARGETS))
+    assert (ours - buggy).abs().max() > 1e-3  # the paper's alpha gives a different map
+
+
+def test_smooth_gradcampp_formula(model, images):
+    gen = torch.Generator().manual_seed(5)
+    method = SmoothGradCAMpp(model, n_samples=3, sigma=0.2, generator=gen)
+    got = method(images, TARGETS)
+    gen.manual_seed(5)
+    noises = [0.2 * torch.randn(images.shape, generator=gen) for _ in range(3)]
+    feats, _ = model.forward_features(images)
+    a = feats[-1].detach()
+    gs = []
+    for z in noises:
+        with torch.enable_grad():
+            f, lg = model.forward_features(images + z)
+            gs.append(torch.autograd.grad(lg.gather(1, TARGETS[:, None]).sum(), f[-1])[0])
+    d1 = sum(gs) / 3
+    d2 = sum(g**2 for g in gs) / 3
+    d3 = sum(g**3 for g in gs) / 3
+    alpha = d2 / (2 * d2 + a.sum(dim=(2, 3), keepdim=True) * d3)
+    alpha = torch.where(d2 != 0, alpha, 0)
+    w = (alpha * torch.relu(d1)).sum(dim=(2, 3))
+    ref = torch.relu(torch.einsum("bc,bchw->bhw", w, a))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_smooth_with_zero_noise_equals_gradcampp(model, images):
+    got = SmoothGradCAMpp(model, n_samples=2, sigma=0.0)(images, TARGETS)
+    np.testing.assert_allclose(got, GradCAMpp(model)(images, TARGETS), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["cam", "gradcam", "gradcampp", "smoothgradcampp", "xgradcam",
+                                  "layercam"])
+def test_api_batch_eval_no_param_grad_hooks_removed(model, images, name):
+    model.zero_grad(set_to_none=True)
+    method = build_cam_method(name, model)
+    maps = method(images, TARGETS)
+    assert maps.shape == (3, 4, 4)
+    assert all(p.grad is None for p in model.parameters())
+    assert not model.cam_layer._forward_hooks
+    assert not model.training
+    # per-sample targets: batch result equals one-by-one results
+    for i in range(3):
+        if name == "smoothgradcampp":
+            continue
+        single = method(images[i : i + 1], TARGETS[i : i + 1])
+        np.testing.assert_allclose(single[0], maps[i], rtol=1e-4, atol=1e-6)
+
+
+def test_hook_removed_on_error(model):
+    with pytest.raises(RuntimeError):
+        GradCAM(model)(torch.randn(1, 2, 32, 32), torch.tensor([0]))  # wrong channel count
+    assert not model.cam_layer._forward_hooks
+
+
+def test_bad_shapes(model, images):
+    with pytest.raises(ValueError, match="targets"):
+        GradCAM(model)(images, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="images"):
+        GradCAM(model)(images[0], torch.tensor([0]))
+    with pytest.raises(ValueError, match="unknown CAM"):
+        build_cam_method("nope", model)
+
+
+def test_no_memory_growth(model, images):
+    import gc
+
+    method = GradCAMpp(model)
+    method(images, TARGETS)
+    gc.collect()
+    before = len([o for o in gc.get_objects() if torch.is_tensor(o)])
+    for _ in range(100):
+        method(images, TARGETS)
+    gc.collect()
+    after = len([o for o in gc.get_objects() if torch.is_tensor(o)])
+    assert after - before <= 2
+
+
+def test_normalize_and_upsample():
+    maps = torch.tensor([[[0.0, 2.0], [4.0, 8.0]], [[3.0, 3.0], [3.0, 3.0]]])
+    out = normalize_maps(maps)
+    np.testing.assert_allclose(out[0], [[0, 0.25], [0.5, 1.0]])
+    assert (out[1] == 0).all()  # constant map -> zeros
+    up = upsample_maps(maps, 8)
+    assert up.shape == (2, 8, 8) and up.min() >= 0 and up.max() <= 1
+    with pytest.raises(ValueError, match="NaN"):
+        normalize_maps(torch.full((1, 2, 2), float("nan")))
