@@ -1,0 +1,237 @@
+"""Metrics against the literal wsolevaluation loop and hand-computed quirk cases."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from fcam_nb.metrics import (
+    BoxAccumulator,
+    PxAPAccumulator,
+    activation_histograms,
+    best_ious_at_thresholds,
+    check_scoremaps,
+    max_box_acc_v1,
+    max_box_acc_v2,
+    multiple_iou,
+    reference_box_correct,
+    resize_box,
+    scoremaps_to_uint8,
+    threshold_list,
+)
+
+
+def _random_map(rng, size=64, blobs=3):
+    yy, xx = np.mgrid[:size, :size]
+    m = np.zeros((size, size), np.float32)
+    for _ in range(blobs):
+        cx, cy = rng.uniform(0, size, 2)
+        s = rng.uniform(3, size / 4)
+        m += rng.uniform(0.2, 1) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))
+    m += rng.uniform(0, 0.05, m.shape).astype(np.float32)
+    m -= m.min()
+    return (m / m.max()).astype(np.float32)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_fast_boxes_equal_reference_loop(multi):
+    rng = np.random.default_rng(0)
+    taus = threshold_list(0.001)
+    for k in range(12):
+        m = _random_map(rng, size=48 + k, blobs=1 + k % 4)
+        if k == 5:
+            m = m * 0.3  # max below 1 -> q.max() < 255
+        gt = np.array([[5, 6, 30, 28], [10, 2, 40, 20]])[: 1 + k % 2]
+        ref = reference_box_correct(m, gt, taus, multi, (30, 50, 70))
+        best = best_ious_at_thresholds(scoremaps_to_uint8(m), gt, taus, multi)
+        for d in (30, 50, 70):
+            np.testing.assert_array_equal((best >= d / 100).astype(np.int64), ref[d])
+
+
+def test_accumulator_equals_reference_dataset_level():
+    rng = np.random.default_rng(1)
+    maps = np.stack([_random_map(rng, 64) for _ in range(6)])
+    gts = [np.array([[8, 8, 40, 30]]), np.array([[0, 0, 63, 63]]), np.array([[20, 20, 50, 60]])] * 2
+    taus = threshold_list(0.01)
+    for multi, deltas in ((False, (50,)), (True, (30, 50, 70))):
+        acc = BoxAccumulator(multi_contour=multi, iou_thresholds=deltas, step=0.01, size=64)
+        acc.update(torch.from_numpy(maps[:4]), gts[:4])
+        acc.update(maps[4:], gts[4:])
+        counts = {d: np.zeros(len(taus), np.int64) for d in deltas}
+        for m, g in zip(maps, gts):
+            for d, ok in reference_box_correct(m, g, taus, multi, deltas).items():
+                counts[d] += ok
+        expected = np.mean([(counts[d] * 100.0 / 6).max() for d in deltas])
+        assert acc.compute()["max_box_acc"] == expected
+
+
+def test_uint8_truncation_and_int_theta():
+    # 0.5 * 255 = 127.5 -> 127 (truncation, not rounding)
+    q = scoremaps_to_uint8(np.array([[0.5, 1.0]], np.float32))
+    assert q.tolist() == [[127, 255]]
+    # float32 product: 0.2 * 255 in float32 is 51.000004 -> 51; float64 gives 51.00000000000001
+    assert scoremaps_to_uint8(np.float32([[0.2]]))[0, 0] == 51
+    # theta = int(tau * qmax): qmax = 127, tau = 0.5 -> int(63.5) = 63 -> pixels > 63 are fg
+    m = np.zeros((20, 20), np.float32)
+    m[5:10, 5:10] = 0.5  # q = 127
+    m[12:15, 12:15] = 64 / 255 + 1e-4  # q = 64 > 63: kept at tau 0.5
+    boxes_acc = BoxAccumulator(multi_contour=True, iou_thresholds=(50,), step=0.5, size=20)
+    boxes_acc.update(m, [np.array([[12, 12, 14, 14]])])
+    # tau=0: theta 0 -> both blobs; tau=0.5: theta 63 -> both blobs still (64 > 63)
+    assert boxes_acc.curves()[50].tolist() == [100.0, 100.0]
+
+
+def test_hole_contours_count_in_multi_contour_mode():
+    # a ring: RETR_TREE returns the outer contour and the hole; the hole's box can match a GT box
+    m = np.zeros((30, 30), np.float32)
+    m[5:25, 5:25] = 1.0
+    m[10:20, 10:20] = 0.0
+    contours = cv2.findContours(
+        scoremaps_to_uint8(m), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE
+    )[0]
+    assert len(contours) == 2  # outer boundary + hole
+    rects = sorted(cv2.boundingRect(c) for c in contours)
+    x, y, w, h = rects[-1]  # the hole starts later (inner)
+    hole_gt = np.array([[x, y, x + w, y + h]])
+    assert (x, y) != (5, 5)
+    best_multi = best_ious_at_thresholds(scoremaps_to_uint8(m), hole_gt, np.array([0.5]), True)
+    best_single = best_ious_at_thresholds(scoremaps_to_uint8(m), hole_gt, np.array([0.5]), False)
+    assert best_multi[0] == 1.0
+    assert best_single[0] < 0.5
+
+
+def test_largest_contour_by_polygon_area_not_pixel_count():
+    # a 1-pixel-wide long line has many pixels but zero polygon area; the square wins
+    m = np.zeros((40, 40), np.float32)
+    m[2, 0:39] = 1.0  # 39 pixels, contourArea 0
+    m[20:24, 20:24] = 1.0  # 16 pixels, contourArea 9
+    q = scoremaps_to_uint8(m)
+    sq = np.array([[20, 20, 24, 24]])
+    best = best_ious_at_thresholds(q, sq, np.array([0.5]), False)
+    # box of the square: boundingRect (20, 20, 4, 4) -> [20, 20, 24, 24]
+    assert best[0] == 1.0
+
+
+def test_boundingrect_off_by_one_and_clip():
+    # fg pixels 10..19 -> boundingRect x=10, w=10 -> x1 = x + w = 20 (one past), clipped at W-1
+    m = np.zeros((32, 32), np.float32)
+    m[10:20, 22:32] = 1.0
+    acc_box = best_ious_at_thresholds(
+        scoremaps_to_uint8(m), np.array([[22, 10, 31, 20]]), np.array([0.0]), False
+    )
+    assert acc_box[0] == 1.0  # [22, 10, min(32, 31), 20]
+
+
+def test_no_contour_gives_zero_box():
+    q = np.zeros((10, 10), np.uint8)
+    best = best_ious_at_thresholds(q, np.array([[0, 0, 0, 0]]), np.array([0.0, 0.5]), False)
+    assert best.tolist() == [1.0, 1.0]  # [0,0,0,0] vs [0,0,0,0]: inclusive area 1, IoU 1
+
+
+def test_iou_inclusive_and_degenerate():
+    a = np.array([[0, 0, 9, 9]])
+    b = np.array([[5, 5, 14, 14], [0, 0, 9, 9], [20, 20, 10, 10]])
+    ious = multiple_iou(a, b)
+    assert ious[0, 0] == 25 / (100 + 100 - 25)
+    assert ious[0, 1] == 1.0
+    assert ious[0, 2] == 0.0  # negative area box -> denominator <= 0 -> 0
+
+
+def test_resize_box_protocol_rounding():
+    assert resize_box((10, 20, 99, 50), (100, 60), 224) == (22, 74, 221, 186)
+    assert resize_box((0.5, 0.5, 1.5, 1.5), (3, 3), 224) == (37, 37, 112, 112)
+
+
+def test_thresholds_are_arange():
+    t = threshold_list(0.001)
+    assert len(t) == 1000 and t[0] == 0 and t[-1] == np.arange(0, 1, 0.001)[-1]
+
+
+def _reference_pxap(maps, masks, step):
+    """wsolevaluation's MaskEvaluator, literally."""
+    taus = np.arange(0, 1, step)
+    edges = np.append(taus, [1.0, 2.0, 3.0])
+    t_hist = np.zeros(len(taus) + 2)
+    f_hist = np.zeros(len(taus) + 2)
+    for m, g in zip(maps, masks):
+        t_hist += np.histogram(m[g == 1], bins=edges)[0].astype(float)
+        f_hist += np.histogram(m[g == 0], bins=edges)[0].astype(float)
+    tp = t_hist[::-1].cumsum()
+    fn = t_hist.sum() - tp
+    fp = f_hist[::-1].cumsum()
+    nz = (tp + fp) != 0
+    with np.errstate(invalid="ignore"):
+        precision = tp / (tp + fp)
+    recall = tp / (tp + fn)
+    return (precision[1:] * np.diff(recall))[nz[1:]].sum() * 100
+
+
+def test_pxap_equals_reference_exactly():
+    rng = np.random.default_rng(3)
+    maps = np.stack([_random_map(rng, 32) for _ in range(5)])
+    maps[0, 0, 0] = 1.0
+    maps[1, 0, 0] = 0.0
+    masks = (rng.random((5, 32, 32)) < 0.3).astype(np.uint8)
+    masks[:, :3, :3] = 255  # ignored
+    for step in (0.001, 0.01, 0.05):
+        acc = PxAPAccumulator(step=step, size=32)
+        acc.update(torch.from_numpy(maps[:2]), torch.from_numpy(masks[:2]))
+        acc.update(maps[2:], masks[2:])
+        assert acc.compute() == _reference_pxap(maps, masks, step)
+
+
+def test_pxap_perfect_and_errors():
+    m = np.zeros((2, 8, 8), np.float32)
+    m[:, 2:5, 2:5] = 0.9
+    g = (m > 0.5).astype(np.uint8)
+    acc = PxAPAccumulator(step=0.01, size=8)
+    acc.update(m, g)
+    assert acc.compute() == pytest.approx(100.0)
+    empty = PxAPAccumulator(step=0.01, size=8)
+    empty.update(m, np.zeros_like(g))
+    with pytest.raises(ValueError, match="foreground"):
+        empty.compute()
+
+
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (np.full((1, 8, 8), np.nan, np.float32), "NaN"),
+        (np.full((1, 8, 8), 1.5, np.float32), r"\[0, 1\]"),
+        (np.zeros((1, 8, 8), np.int64), "floating"),
+        (np.zeros((1, 9, 8), np.float32), "8x8"),
+        (np.zeros((1, 1, 8, 8), np.float32), "shape"),
+    ],
+)
+def test_bad_maps(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        check_scoremaps(bad, 8)
+    acc = max_box_acc_v1(size=8)
+    with pytest.raises(ValueError, match=msg):
+        acc.update(bad, [np.zeros((1, 4))])
+
+
+def test_topk_localization():
+    m = np.zeros((2, 16, 16), np.float32)
+    m[:, 4:8, 4:8] = 1.0
+    gts = [np.array([[4, 4, 8, 8]])] * 2
+    acc = max_box_acc_v2(step=0.1, size=16)
+    preds = np.array([[1, 0, 2, 3, 4], [5, 6, 7, 8, 9]])
+    acc.update(m, gts, labels=np.array([1, 0]), topk_preds=preds)
+    out = acc.compute()
+    assert out["max_box_acc"] == 100.0
+    assert out["top1_loc"] == 50.0  # second sample misclassified
+    assert out["top5_loc"] == 50.0  # label 0 not in the second sample's top-5
+
+
+def test_activation_histograms():
+    m = np.array([[[0.15, 0.92], [0.25, 0.95]]], np.float32)
+    g = np.array([[[0, 1], [255, 1]]], np.uint8)
+    edges, fg, bg = activation_histograms(m, g, bins=10)
+    assert len(edges) == 11 and fg[9] > 0 and bg[1] > 0 and fg[:9].sum() == 0
+
+
+def test_cv2_contour_api():
+    # guard: the protocol relies on findContours returning (contours, hierarchy)
+    out = cv2.findContours(np.zeros((4, 4), np.uint8), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    assert len(out) == 2
