@@ -72,16 +72,18 @@ def foreground_region(cams: torch.Tensor, erode_ksz: int = 11) -> torch.Tensor:
 
 
 def background_region(cams: torch.Tensor, n_bg: float) -> torch.Tensor:
-    """The ``n_bg`` fraction of lowest-CAM pixels of each map -> bool (B, H, W)."""
+    """The ``n_bg`` fraction of lowest-CAM pixels of each map -> bool (B, H, W).
+
+    Pixels tied with the k-th lowest value are all included (ReLU'd CAMs have many zeros; an
+    index-ordered tie break would put every seed in the image's top rows).
+    """
     if not 0 < n_bg < 1:
         raise ValueError(f"n_bg must be in (0, 1), got {n_bg}")
     b = cams.shape[0]
     flat = cams.reshape(b, -1)
     k = max(1, int(n_bg * flat.shape[1]))
-    idx = flat.topk(k, dim=1, largest=False).indices
-    out = torch.zeros_like(flat, dtype=torch.bool)
-    out.scatter_(1, idx, True)
-    return out.view_as(cams)
+    kth = flat.kthvalue(k, dim=1, keepdim=True).values
+    return (flat <= kth).view_as(cams)
 
 
 def sample_pixels(region: torch.Tensor, k: int, generator: torch.Generator | None = None

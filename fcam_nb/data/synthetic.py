@@ -2,9 +2,10 @@
 
 Each image holds one "bird": an elliptic body and a round head of ONE saturated colour (so a
 colour-based CRF can spread from head to body), on a cluttered, desaturated background. The class
-is given only by a small mark drawn in the head (bar, cross, ring, ...): the body is identical
-across classes, so a classifier's CAM lights up the head alone - the small discriminative part -
-while the object to localize is the whole bird.
+is given by a small mark drawn in the head (bar, cross, ring, ...); the body hue is only a weak,
+overlapping cue (as plumage colour is for bird species). A classifier's CAM therefore peaks on the
+head - the small discriminative part - with weaker evidence on the body, while the object to
+localize is the whole bird.
 
 Layout under ``root``::
 
@@ -40,6 +41,7 @@ class SyntheticConfig:
     n_test: int = 200
     min_size: int = 64
     max_size: int = 128
+    hue_spread: float = 0.2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -100,13 +102,17 @@ def _draw_mark(img: np.ndarray, mark: str, c: tuple[int, int], r: int, color) ->
 
 
 def render_object(
-    rng: np.random.Generator, label: int, w: int, h: int
+    rng: np.random.Generator, label: int, w: int, h: int, num_classes: int = 4,
+    hue_spread: float = 0.2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw the bird of class ``label`` on clutter in a w x h image."""
+    """Draw the bird of class ``label`` on clutter in a w x h image.
+
+    Body hue ~ N(label / num_classes, hue_spread) (wrapped): a weak, overlapping class cue.
+    """
     m = min(w, h)
     img = _clutter(rng, h, w)
-    a = rng.uniform(0.22, 0.32) * m  # body semi-major axis
-    b = rng.uniform(0.12, 0.18) * m
+    a = rng.uniform(0.27, 0.36) * m  # body semi-major axis
+    b = rng.uniform(0.14, 0.20) * m
     r = rng.uniform(0.10, 0.13) * m  # head radius
     angle = rng.uniform(0, 2 * np.pi)
     ux, uy = np.cos(angle), np.sin(angle)
@@ -120,7 +126,9 @@ def render_object(
     # shift the body back so body + head are centred around (cx, cy)
     bx, by = cx - ux * 0.6 * r, cy - uy * 0.6 * r
     hx, hy = bx + ux * (a + 0.55 * r), by + uy * (a + 0.55 * r)
-    color = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.75, 1.0), rng.uniform(0.65, 1.0))
+    # body hue is a weak class cue (as plumage is for bird species); the mark is the strong one
+    hue = (label / num_classes + rng.normal(0.0, hue_spread)) % 1.0
+    color = _hsv_to_rgb(hue, rng.uniform(0.75, 1.0), rng.uniform(0.65, 1.0))
     mask = np.zeros((h, w), np.uint8)
     body = (int(round(bx)), int(round(by)))
     axes = (int(round(a)), int(round(b)))
@@ -161,7 +169,7 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
         label = i % cfg.num_classes
         w = int(rng.integers(cfg.min_size, cfg.max_size + 1))
         h = int(rng.integers(cfg.min_size, cfg.max_size + 1))
-        image, mask = render_object(rng, label, w, h)
+        image, mask = render_object(rng, label, w, h, cfg.num_classes, cfg.hue_spread)
         rel = f"{split}/{label}/{i:05d}.png"
         mask_rel = f"{split}/{label}/{i:05d}.png"
         ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"

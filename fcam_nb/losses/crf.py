@@ -8,8 +8,9 @@ The original code uses a permutohedral-lattice approximation of ``W S`` (values 
 the exact product); here ``W S`` is exact:
 
 * CUDA: the Triton kernel of ``crf_triton`` (O(N) memory, fp32 differences);
-* CPU: exact chunked torch (``crf_ws_torch``). Cost O(B N^2) time, O(chunk N) memory:
-  a 64x64 map (N = 4096) is 16.8M pairs per image; use ``scale_factor`` < 1 on CPU.
+* CPU: exact chunked torch (``crf_ws_torch``). Cost O(B N^2) time, O(chunk N) memory: on
+  2 CPU cores about 12 ns per pixel pair (a batch of 32 maps of 32x32 = 0.4 s, of 64x64 = 6 s);
+  use ``scale_factor`` < 1 on CPU (``benchmarks/bench_crf.py``).
 
 ``scale_factor`` downsamples the image (nearest) and the maps (bilinear) and scales sxy, as in
 the reference implementation.
@@ -44,21 +45,20 @@ def crf_features(images: torch.Tensor, sigma_xy: float, sigma_rgb: float) -> tor
     return torch.cat([pos, rgb], dim=1)
 
 
-def crf_ws_torch(features: torch.Tensor, probs: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+def crf_ws_torch(features: torch.Tensor, probs: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """Exact ``W S`` in chunks of query pixels. features (B, 5, N), probs (B, K, N) -> (B, K, N).
 
-    Same arithmetic as the kernel: squared differences summed per dimension, then exp.
+    Distances from explicit differences (``torch.cdist`` without the matrix-product shortcut,
+    which loses precision), then exp and a batched product with S. Memory O(B chunk N).
     """
-    b, _, n = features.shape
-    out = torch.empty(probs.shape, dtype=features.dtype, device=features.device)
-    for start in range(0, n, chunk):
-        q = features[:, :, start : start + chunk]  # (B, 5, C)
-        dist = None
-        for d in range(features.shape[1]):
-            diff = q[:, d, :, None] - features[:, d, None, :]  # (B, C, N)
-            dist = diff * diff if dist is None else dist + diff * diff
-        w = torch.exp(-0.5 * dist)
-        out[:, :, start : start + chunk] = torch.einsum("bcn,bkn->bkc", w, probs.to(w.dtype))
+    feats = features.transpose(1, 2).contiguous()  # (B, N, 5)
+    probs = probs.to(feats.dtype)
+    out = torch.empty(probs.shape, dtype=feats.dtype, device=feats.device)
+    for start in range(0, feats.shape[1], chunk):
+        dist = torch.cdist(feats[:, start : start + chunk], feats,
+                           compute_mode="donot_use_mm_for_euclid_dist")  # (B, C, N)
+        w = torch.exp(-0.5 * dist * dist)
+        out[:, :, start : start + chunk] = torch.bmm(probs, w.transpose(1, 2))
     return out
 
 

@@ -197,10 +197,12 @@ def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 class TinyEncoder(nn.Module):
-    """Small CPU encoder: 4 stages of 2 x [Conv3x3, BN, ReLU], max-pools between them.
+    """Small CPU encoder: 4 stages of 2 x [Conv3x3, BN, ReLU], max-pools between the first 3.
 
-    Output ``width * 8`` channels at stride 8 (8x8 maps for 64x64 input). Skips: width@/1,
-    2 width@/2, 4 width@/4.
+    Like the WSOL nets (which drop their last strides), the last stage keeps the resolution:
+    ``width * 8`` channels at stride 4, i.e. 16x16 maps for 64x64 inputs (about the number of
+    CAM cells across an object that 28x28 maps give on CUB). Skips: width@/1, 2 width@/2,
+    4 width@/4.
     """
 
     def __init__(self, width: int = 16, weights: WeightsArg = None) -> None:
@@ -211,7 +213,7 @@ class TinyEncoder(nn.Module):
         self.stage1 = nn.Sequential(_conv_bn_relu(3, w), _conv_bn_relu(w, w))
         self.stage2 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(w, 2 * w), _conv_bn_relu(2 * w, 2 * w))
         self.stage3 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(2 * w, 4 * w), _conv_bn_relu(4 * w, 4 * w))
-        self.stage4 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(4 * w, 8 * w), _conv_bn_relu(8 * w, 8 * w))
+        self.stage4 = nn.Sequential(_conv_bn_relu(4 * w, 8 * w), _conv_bn_relu(8 * w, 8 * w))
         self.cam_layer = self.stage4
         if weights is not None:
             state, source = _resolve_state(weights, None)

@@ -1,0 +1,117 @@
+"""Evaluation of localization maps with the WSOL metrics, batch by batch on the model's device.
+
+A *predictor* maps a batch of network inputs (B, 3, S, S) and GT labels to
+``(maps (B, S, S) in [0, 1], logits (B, K))``. ``cam_predictor`` wraps a CAM method (GT-class
+CAM, upsampled and min-max normalized, as in the protocol); ``fcam_predictor`` the F-CAM decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+
+from fcam_nb.cams import build_cam_method, upsample_maps
+from fcam_nb.data.transforms import normalize
+from fcam_nb.metrics import BoxAccumulator, PxAPAccumulator, max_box_acc_v1, max_box_acc_v2
+from fcam_nb.models import FCAM, WSOLClassifier
+
+Predictor = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def cam_predictor(classifier: WSOLClassifier, method: str, **method_kwargs) -> Predictor:
+    """GT-class CAM of ``method`` upsampled to the input size and normalized per map."""
+    cam = build_cam_method(method, classifier, **method_kwargs)
+
+    def predict(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        low = cam(inputs, labels)
+        return upsample_maps(low, inputs.shape[-2:]), cam.last_logits
+
+    return predict
+
+
+def fcam_predictor(model: FCAM) -> Predictor:
+    """Foreground probability of the F-CAM decoder (softmax channel 1, no min-max)."""
+
+    def predict(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            logits, seg = model(inputs)
+        return seg.float().softmax(dim=1)[:, 1], logits
+
+    return predict
+
+
+class LocalizationEvaluator:
+    """MaxBoxAcc, MaxBoxAccV2, PxAP (when masks are given), top-1/5 loc and classification acc."""
+
+    def __init__(self, size: int, step: float = 0.001, with_boxes: bool = True,
+                 with_masks: bool = False) -> None:
+        self.v1: BoxAccumulator | None = max_box_acc_v1(step=step, size=size) if with_boxes else None
+        self.v2: BoxAccumulator | None = max_box_acc_v2(step=step, size=size) if with_boxes else None
+        self.pxap = PxAPAccumulator(step=step, size=size) if with_masks else None
+        self.correct_cls = 0
+        self.count = 0
+
+    def update(self, maps: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
+               boxes: list | None = None, masks: torch.Tensor | None = None) -> None:
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        self.correct_cls += int((top[:, 0] == labels.to(top.device)).sum())
+        self.count += labels.shape[0]
+        if self.v1 is not None:
+            top_np, labels_np = top.cpu().numpy(), labels.cpu().numpy()
+            self.v1.update(maps, boxes, labels_np, top_np)
+            self.v2.update(maps, boxes, labels_np, top_np)
+        if self.pxap is not None:
+            self.pxap.update(maps, masks.to(maps.device))
+
+    def compute(self) -> dict[str, float]:
+        out: dict[str, float] = {"cls_acc": 100.0 * self.correct_cls / max(self.count, 1)}
+        if self.v1 is not None:
+            v1, v2 = self.v1.compute(), self.v2.compute()
+            out.update(
+                max_box_acc=v1["max_box_acc"],
+                best_tau=v1["best_tau@50"],
+                max_box_acc_v2=v2["max_box_acc"],
+                top1_loc=v1["top1_loc"],
+                top5_loc=v1["top5_loc"],
+                **{f"v2_box_acc@{d}": v2[f"box_acc@{d}"] for d in (30, 50, 70)},
+            )
+        if self.pxap is not None:
+            out["pxap"] = self.pxap.compute()
+        return out
+
+
+@torch.no_grad()
+def evaluate(
+    predictor: Predictor,
+    batches: Iterable[dict],
+    size: int,
+    device: torch.device | str = "cpu",
+    step: float = 0.001,
+    keep_maps: bool = False,
+) -> dict:
+    """Run ``predictor`` over ``batches`` (dicts from ``fcam_nb.data.collate``) and score it.
+
+    Returns the metric dict; with ``keep_maps`` also ``maps`` (N, S, S) float16 numpy.
+    """
+    evaluator = None
+    kept = []
+    for batch in batches:
+        images = batch["image"].to(device)
+        if images.shape[-1] != size:
+            raise ValueError(f"evaluation batches must be {size}x{size}, got {images.shape[-1]}")
+        if evaluator is None:
+            evaluator = LocalizationEvaluator(size, step, with_boxes="boxes" in batch,
+                                              with_masks="mask" in batch)
+        labels = batch["label"].to(device)
+        maps, logits = predictor(normalize(images), labels)
+        evaluator.update(maps, logits, labels, batch.get("boxes"), batch.get("mask"))
+        if keep_maps:
+            kept.append(maps.half().cpu().numpy())
+    if evaluator is None:
+        raise ValueError("no batch to evaluate")
+    out: dict = evaluator.compute()
+    if keep_maps:
+        out["maps"] = np.concatenate(kept)
+    return out
