@@ -97,6 +97,7 @@ class Stage2Config:
     sigma_xy: float = 100.0
     sigma_rgb: float = 15.0
     crf_scale: float = 1.0
+    crf_map_mode: str = "bilinear"  # "area" for crf_scale < 0.5
     use_size: bool = True
     size_weight: float = 0.1
     cosine: bool = False
@@ -283,7 +284,7 @@ def stage2_losses(
     terms = {"pce": partial_cross_entropy(fcam_logits, seeds)}
     if cfg.use_crf:
         terms["crf"] = dense_crf_loss(images_255, probs, cfg.sigma_xy, cfg.sigma_rgb,
-                                      cfg.crf_weight, cfg.crf_scale)
+                                      cfg.crf_weight, cfg.crf_scale, map_mode=cfg.crf_map_mode)
     if cfg.use_size and size_loss is not None:
         terms["size"] = size_loss(probs)
     terms["total"] = sum(terms.values())

@@ -13,7 +13,8 @@ the exact product); here ``W S`` is exact:
   use ``scale_factor`` < 1 on CPU (``benchmarks/bench_crf.py``).
 
 ``scale_factor`` downsamples the image (nearest) and the maps (bilinear) and scales sxy, as in
-the reference implementation.
+the reference implementation. Below 0.5, bilinear downsampling skips pixels (at 0.25 it reads
+2 of every 4 rows and columns, which then get no CRF gradient): use ``map_mode="area"`` there.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def dense_crf_loss(
     weight: float = 2e-9,
     scale_factor: float = 1.0,
     backend: str = "auto",
+    map_mode: str = "bilinear",
 ) -> torch.Tensor:
     """Dense CRF loss. images (B, 3, H, W) RGB in [0, 255]; probs (B, K, H, W) softmax maps.
 
@@ -115,8 +117,13 @@ def dense_crf_loss(
         )
     if scale_factor != 1.0:
         images = F.interpolate(images, scale_factor=scale_factor, mode="nearest")
-        probs = F.interpolate(probs, scale_factor=scale_factor, mode="bilinear",
-                              align_corners=False)
+        if map_mode == "bilinear":
+            probs = F.interpolate(probs, scale_factor=scale_factor, mode="bilinear",
+                                  align_corners=False)
+        elif map_mode == "area":
+            probs = F.interpolate(probs, scale_factor=scale_factor, mode="area")
+        else:
+            raise ValueError(f"map_mode must be 'bilinear' or 'area', got {map_mode!r}")
     feats = crf_features(images, sigma_xy * scale_factor, sigma_rgb)
     return weight * _DenseCRFFunction.apply(feats.to(probs.dtype), probs, backend)
 
@@ -135,11 +142,12 @@ class DenseCRFLoss(nn.Module):
     """Module form of ``dense_crf_loss`` (defaults: sxy 100, srgb 15, weight 2e-9)."""
 
     def __init__(self, weight: float = 2e-9, sigma_xy: float = 100.0, sigma_rgb: float = 15.0,
-                 scale_factor: float = 1.0, backend: str = "auto") -> None:
+                 scale_factor: float = 1.0, backend: str = "auto",
+                 map_mode: str = "bilinear") -> None:
         super().__init__()
         self.weight, self.sigma_xy, self.sigma_rgb = weight, sigma_xy, sigma_rgb
-        self.scale_factor, self.backend = scale_factor, backend
+        self.scale_factor, self.backend, self.map_mode = scale_factor, backend, map_mode
 
     def forward(self, images: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
         return dense_crf_loss(images, probs, self.sigma_xy, self.sigma_rgb, self.weight,
-                              self.scale_factor, self.backend)
+                              self.scale_factor, self.backend, self.map_mode)
