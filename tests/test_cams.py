@@ -210,3 +210,12 @@ def test_normalize_and_upsample():
     assert up.shape == (2, 8, 8) and up.min() >= 0 and up.max() <= 1
     with pytest.raises(ValueError, match="NaN"):
         normalize_maps(torch.full((1, 2, 2), float("nan")))
+
+
+def test_gradient_methods_work_on_a_frozen_classifier(images):
+    m = build_classifier("tiny", num_classes=5).eval()
+    ref = {n: build_cam_method(n, m)(images, TARGETS) for n in ("gradcam", "layercam")}
+    for p in m.parameters():
+        p.requires_grad_(False)
+    for name, maps in ref.items():
+        torch.testing.assert_close(build_cam_method(name, m)(images, TARGETS), maps)

@@ -88,7 +88,9 @@ class CAMMethod:
 
     def _grads(self, images: torch.Tensor, targets) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.enable_grad():
-            acts, logits = self._forward(images)
+            # an input that requires grad keeps a graph even through frozen (requires_grad=False)
+            # layers; autograd.grad below stops at the activation, so the input grad is never built
+            acts, logits = self._forward(images.detach().requires_grad_(True))
             tgt = self._targets(logits, targets)
             score = logits.gather(1, tgt[:, None]).sum()
             (grads,) = torch.autograd.grad(score, acts)

@@ -1,0 +1,172 @@
+"""Prepare CUB-200-2011 and OpenImages30k in the wsolevaluation format (needs the internet once).
+
+* ``download(url, dest, md5=None)``: atomic download (``.part`` then rename) with checksum.
+* ``extract(archive, dest)``: tar/tgz/zip, refusing paths that escape ``dest``.
+* ``cub_metadata(cub_root, out)``: train/test metadata from CUB's own files (images.txt,
+  image_class_labels.txt, train_test_split.txt, bounding_boxes.txt): ids
+  ``<class folder>/<file>``, 0-based labels, boxes ``x, y, x + w, y + h`` as in wsolevaluation.
+* ``validate_split``: parse the metadata and check every referenced file exists.
+
+The paper's CUB validation split is CUBV2 (wsolevaluation, 5 new images per class); when its
+archive is not given, ``holdout_val`` carves ``per_class`` train images per class instead (a
+documented deviation; the test split is the official one either way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import urllib.request
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+
+from fcam_nb.data.wsol import MetadataError, read_metadata
+
+CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
+CUB_MD5 = "97eceeb196236b17998738112f37df78"
+WSOLEVAL_RAW = "https://raw.githubusercontent.com/clovaai/wsolevaluation/master/metadata"
+
+
+def file_md5(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, md5: str | None = None) -> Path:
+    """Download ``url`` to ``dest`` unless a file with the right checksum is already there."""
+    dest = Path(dest)
+    if dest.is_file() and (md5 is None or file_md5(dest) == md5):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    with urllib.request.urlopen(url) as response, open(part, "wb") as f:  # noqa: S310
+        shutil.copyfileobj(response, f)
+    check_md5(part, md5)
+    os.replace(part, dest)
+    return dest
+
+
+def check_md5(path: str | os.PathLike, md5: str | None) -> None:
+    if md5 is not None and (got := file_md5(path)) != md5:
+        raise ValueError(f"checksum mismatch for {path}: md5 {got}, expected {md5}")
+
+
+def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Unpack a .tar/.tgz/.tar.gz/.zip archive into ``dest`` (no path may escape it)."""
+    archive, dest = Path(archive), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+
+    def safe(name: str) -> None:
+        if not (root / name).resolve().is_relative_to(root):
+            raise ValueError(f"{archive}: member {name!r} escapes {dest}")
+
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            for name in z.namelist():
+                safe(name)
+            z.extractall(dest)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            for member in t.getmembers():
+                safe(member.name)
+            t.extractall(dest, filter="data")
+    else:
+        raise ValueError(f"{archive}: not a tar or zip archive")
+    return dest
+
+
+def _table(path: Path, ncols: int) -> dict[str, list[str]]:
+    if not path.is_file():
+        raise MetadataError(f"missing CUB file: {path}")
+    out = {}
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != ncols:
+            raise MetadataError(f"{path}:{lineno}: expected {ncols} fields, got {line!r}")
+        out[parts[0]] = parts[1:]
+    return out
+
+
+def _write(folder: Path, rows: list[tuple[str, int, tuple[int, int], list[float]]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "image_ids.txt").write_text("".join(f"{r[0]}\n" for r in rows))
+    (folder / "class_labels.txt").write_text("".join(f"{r[0]},{r[1]}\n" for r in rows))
+    (folder / "image_sizes.txt").write_text("".join(f"{r[0]},{r[2][0]},{r[2][1]}\n" for r in rows))
+    (folder / "localization.txt").write_text(
+        "".join(f"{r[0]},{','.join(f'{v:g}' for v in r[3])}\n" for r in rows)
+    )
+
+
+def cub_metadata(cub_root: str | os.PathLike, out: str | os.PathLike) -> dict[str, int]:
+    """Write ``out/train`` and ``out/test`` metadata from an unpacked CUB_200_2011 folder."""
+    cub = Path(cub_root)
+    images = _table(cub / "images.txt", 2)
+    labels = _table(cub / "image_class_labels.txt", 2)
+    split = _table(cub / "train_test_split.txt", 2)
+    boxes = _table(cub / "bounding_boxes.txt", 5)
+    rows: dict[str, list] = {"train": [], "test": []}
+    for key, (rel,) in images.items():
+        image = cv2.imread(str(cub / "images" / rel))
+        if image is None:
+            raise FileNotFoundError(f"cannot read CUB image {cub / 'images' / rel}")
+        x, y, w, h = (float(v) for v in boxes[key])
+        row = (rel, int(labels[key][0]) - 1, (image.shape[1], image.shape[0]), [x, y, x + w, y + h])
+        rows["train" if split[key][0] == "1" else "test"].append(row)
+    for name, split_rows in rows.items():
+        _write(Path(out) / name, split_rows)
+    return {k: len(v) for k, v in rows.items()}
+
+
+def holdout_val(metadata_root: str | os.PathLike, per_class: int = 5) -> dict[str, int]:
+    """Move the first ``per_class`` train images of each class into a ``val`` split."""
+    root = Path(metadata_root)
+    meta = read_metadata(root / "train")
+    taken: dict[int, int] = defaultdict(int)
+    train, val = [], []
+    for image_id in meta.image_ids:
+        label = meta.labels[image_id]
+        row = (image_id, label, meta.sizes[image_id], list(meta.boxes[image_id][0]))
+        if taken[label] < per_class:
+            taken[label] += 1
+            val.append(row)
+        else:
+            train.append(row)
+    _write(root / "train", train)
+    _write(root / "val", val)
+    return {"train": len(train), "val": len(val)}
+
+
+def validate_split(data_root: str | os.PathLike, metadata_dir: str | os.PathLike,
+                   num_classes: int, mask_root: str | os.PathLike | None = None) -> int:
+    """Parse a split and check that every image (and mask) file exists. Returns its size."""
+    meta = read_metadata(metadata_dir, num_classes)
+    data_root = Path(data_root)
+    masks = Path(mask_root) if mask_root is not None else data_root
+    missing = [i for i in meta.image_ids if not (data_root / i).is_file()]
+    for image_id, paths in meta.mask_paths.items():
+        extra = paths + ([meta.ignore_paths[image_id]] if meta.ignore_paths[image_id] else [])
+        missing += [p for p in extra if not (masks / p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{metadata_dir}: {len(missing)} files missing, e.g. {missing[0]}")
+    return len(meta.image_ids)
+
+
+def fetch_wsoleval_metadata(dataset: str, out: str | os.PathLike,
+                            splits: tuple[str, ...] = ("train", "val", "test")) -> Path:
+    """Download the public wsolevaluation metadata of ``dataset`` (CUB or OpenImages)."""
+    out = Path(out)
+    for split in splits:
+        for name in ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt"):
+            download(f"{WSOLEVAL_RAW}/{dataset}/{split}/{name}", out / split / name)
+    return out

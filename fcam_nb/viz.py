@@ -1,0 +1,157 @@
+"""Plotting helpers: CAM overlays with boxes, TP/FP/FN masks, metric curves, histograms, widgets.
+
+All functions take numpy arrays or CPU tensors and return matplotlib objects; nothing is shown
+or saved implicitly. Colours follow the paper: GT box green, predicted box red; masks TP green,
+FP red, FN blue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from fcam_nb.metrics import best_ious_at_thresholds, boxes_at_thresholds, scoremaps_to_uint8
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def to_rgb_uint8(image) -> np.ndarray:
+    """(3, H, W) float in [0, 1] or (H, W, 3) uint8 -> (H, W, 3) uint8."""
+    arr = _np(image)
+    if arr.ndim == 3 and arr.shape[0] == 3:
+        arr = np.transpose(arr, (1, 2, 0))
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0, 1) * 255).astype(np.uint8)
+    return arr
+
+
+def predicted_box(score_map, tau: float) -> np.ndarray:
+    """The protocol's box (largest contour) of a [0, 1] map at threshold tau: [x0, y0, x1, y1]."""
+    return boxes_at_thresholds(scoremaps_to_uint8(_np(score_map)), np.array([tau]), False)[0][0]
+
+
+def overlay(image, score_map, alpha: float = 0.5, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
+    """Heat map of a [0, 1] map blended on the image -> (H, W, 3) uint8."""
+    rgb = to_rgb_uint8(image)
+    heat = cv2.applyColorMap(scoremaps_to_uint8(_np(score_map).astype(np.float32)), colormap)
+    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+    return (alpha * heat + (1 - alpha) * rgb).astype(np.uint8)
+
+
+def draw_boxes(rgb: np.ndarray, gt_boxes=None, pred_box=None, thickness: int = 1) -> np.ndarray:
+    """Copy of ``rgb`` with GT boxes in green and the predicted box in red."""
+    out = rgb.copy()
+    for box in [] if gt_boxes is None else _np(gt_boxes).reshape(-1, 4):
+        x0, y0, x1, y1 = (int(v) for v in box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), (0, 255, 0), thickness)
+    if pred_box is not None:
+        x0, y0, x1, y1 = (int(v) for v in _np(pred_box))
+        cv2.rectangle(out, (x0, y0), (x1, y1), (255, 0, 0), thickness)
+    return out
+
+
+def mask_errors(score_map, gt_mask, tau: float) -> np.ndarray:
+    """TP green, FP red, FN blue, TN black, ignore grey for ``score_map >= tau`` -> (H, W, 3)."""
+    pred = _np(score_map) >= tau
+    gt = _np(gt_mask)
+    out = np.zeros((*pred.shape, 3), np.uint8)
+    out[pred & (gt == 1)] = (0, 200, 0)
+    out[pred & (gt == 0)] = (220, 0, 0)
+    out[~pred & (gt == 1)] = (0, 80, 255)
+    out[gt == 255] = (128, 128, 128)
+    return out
+
+
+def show_localization(
+    images, maps: Sequence, titles: Sequence[str], gt_boxes=None, tau: float | Sequence = 0.5,
+    masks=None, ncols: int | None = None, scale: float = 2.2,
+):
+    """Grid: one row per image; per map an overlay with GT (green) and predicted (red) boxes,
+    plus a TP/FP/FN panel when masks are given. ``maps``: list (one per method) of (N, H, W).
+    Returns the figure."""
+    n = len(images)
+    taus = list(tau) if isinstance(tau, Sequence) else [tau] * len(maps)
+    cols = 1 + len(maps) * (2 if masks is not None else 1)
+    fig, axes = plt.subplots(n, cols, figsize=(scale * cols, scale * n), squeeze=False)
+    for i in range(n):
+        rgb = to_rgb_uint8(images[i])
+        axes[i, 0].imshow(draw_boxes(rgb, None if gt_boxes is None else gt_boxes[i]))
+        c = 1
+        for m, name, t in zip(maps, titles, taus, strict=True):
+            panel = overlay(rgb, m[i])
+            box = predicted_box(m[i], t)
+            axes[i, c].imshow(draw_boxes(panel, None if gt_boxes is None else gt_boxes[i], box))
+            axes[i, c].set_title(name if i == 0 else "", fontsize=9)
+            c += 1
+            if masks is not None:
+                axes[i, c].imshow(mask_errors(m[i], masks[i], t))
+                axes[i, c].set_title(f"{name} TP/FP/FN" if i == 0 else "", fontsize=9)
+                c += 1
+    axes[0, 0].set_title("image + GT", fontsize=9)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(taus: np.ndarray, curves: dict[str, np.ndarray], ylabel: str, ax=None,
+                title: str = ""):
+    """Metric vs threshold tau for several methods (paper Fig. 5). Returns the axes."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    for name, values in curves.items():
+        ax.plot(taus, values, label=name)
+    ax.set_xlabel("CAM threshold τ")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_histograms(edges: np.ndarray, fg: np.ndarray, bg: np.ndarray, ax=None, title: str = ""):
+    """Foreground vs background activation densities (paper Fig. 6). Returns the axes."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = edges[1] - edges[0]
+    ax.bar(centers, fg, width=width, alpha=0.6, label="foreground", color="tab:green")
+    ax.bar(centers, bg, width=width, alpha=0.6, label="background", color="tab:red")
+    ax.set_xlabel("activation")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def iou_per_image(maps, gt_boxes, tau: float) -> np.ndarray:
+    """IoU of the largest-contour box at ``tau`` with the best GT box, per image (N,)."""
+    q = scoremaps_to_uint8(_np(maps))
+    return np.array([
+        best_ious_at_thresholds(q[i], _np(gt_boxes[i]).reshape(-1, 4), np.array([tau]), False)[0]
+        for i in range(len(q))
+    ])
+
+
+def threshold_explorer(images, maps: dict[str, np.ndarray], gt_boxes, index: int = 0):
+    """ipywidgets slider over tau showing each method's box on one image (notebook only)."""
+    import ipywidgets as widgets
+
+    def draw(tau: float = 0.5, i: int = index):
+        fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.8), squeeze=False)
+        rgb = to_rgb_uint8(images[i])
+        for ax, (name, m) in zip(axes[0], maps.items(), strict=True):
+            ax.imshow(draw_boxes(overlay(rgb, m[i]), gt_boxes[i], predicted_box(m[i], tau)))
+            ax.set_title(name, fontsize=9)
+            ax.axis("off")
+        plt.show()
+
+    return widgets.interactive(
+        draw,
+        tau=widgets.FloatSlider(value=0.5, min=0.0, max=0.99, step=0.01, description="τ"),
+        i=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
+    )

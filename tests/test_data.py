@@ -1,0 +1,201 @@
+"""Synthetic generator and wsol-format loader: determinism, geometry, round trip, error paths."""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fcam_nb.data import (
+    MetadataError,
+    SyntheticConfig,
+    WSOLDataset,
+    collate,
+    generate,
+    random_crop_flip,
+    read_metadata,
+    split_paths,
+)
+from fcam_nb.data.transforms import denormalize_255, normalize
+from fcam_nb.data.wsol import load_gt_mask
+
+SMALL = SyntheticConfig(n_train=8, n_val=4, n_test=4, seed=3)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("synth"), SMALL)
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_generator_is_deterministic(synth, tmp_path):
+    other = generate(tmp_path / "again", SMALL)
+    assert _digest(synth) == _digest(other)
+    changed = generate(tmp_path / "seed4", SyntheticConfig(n_train=8, n_val=4, n_test=4, seed=4))
+    assert _digest(changed) != _digest(synth)
+
+
+def test_generation_is_skipped_when_complete(synth):
+    stamp = (synth / ".complete").stat().st_mtime_ns
+    generate(synth, SMALL)
+    assert (synth / ".complete").stat().st_mtime_ns == stamp
+
+
+def test_boxes_enclose_masks_and_classes_balanced(synth):
+    meta = read_metadata(synth / "metadata" / "train", num_classes=4)
+    masks = read_metadata(synth / "metadata_masks" / "train", num_classes=4)
+    assert sorted(meta.labels.values()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    import cv2
+
+    for image_id in meta.image_ids:
+        mask = cv2.imread(str(synth / "masks" / masks.mask_paths[image_id][0]), 0) > 0
+        ys, xs = np.nonzero(mask)
+        (x0, y0, x1, y1), = meta.boxes[image_id]
+        assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max(), ys.max())
+        w, h = meta.sizes[image_id]
+        assert mask.shape == (h, w) and 64 <= w <= 128 and 64 <= h <= 128
+        assert 0.1 < mask.mean() < 0.7  # a large object on a visible background
+
+
+def test_round_trip_through_loader(synth):
+    ds = WSOLDataset(**split_paths(synth, "test"), resize=64, size=64, num_classes=4)
+    item = ds[0]
+    assert item["image"].shape == (3, 64, 64) and 0 <= item["image"].min() <= item["image"].max() <= 1
+    assert item["boxes"].shape == (1, 4) and item["mask"].shape == (64, 64)
+    x0, y0, x1, y1 = item["boxes"][0].tolist()
+    fg = item["mask"] == 1
+    ys, xs = torch.nonzero(fg, as_tuple=True)
+    # the resized box and the nearest-resized mask agree to a pixel or two
+    assert abs(xs.min().item() - x0) <= 2 and abs(ys.max().item() - y1) <= 2
+    assert set(item["mask"].unique().tolist()) <= {0, 1, 255}
+    batch = collate([ds[i] for i in range(3)])
+    assert batch["image"].shape == (3, 3, 64, 64) and len(batch["boxes"]) == 3
+    assert batch["mask"].shape == (3, 64, 64)
+
+
+def test_gt_mask_ignore_excludes_foreground(tmp_path):
+    import cv2
+
+    fg = np.zeros((10, 10), np.uint8)
+    fg[2:6, 2:6] = 255
+    ign = np.zeros((10, 10), np.uint8)
+    ign[4:9, 4:9] = 255
+    cv2.imwrite(str(tmp_path / "m.png"), fg)
+    cv2.imwrite(str(tmp_path / "i.png"), ign)
+    mask = load_gt_mask(tmp_path, ["m.png"], "i.png", 10)
+    assert mask[3, 3] == 1 and mask[5, 5] == 1 and mask[7, 7] == 255 and mask[0, 0] == 0
+
+
+# -------------------------------------------------------------------------------- error paths
+
+
+def _write_split(root: Path, lines: dict[str, list[str]]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "image_ids.txt": ["a.png", "b.png"],
+        "class_labels.txt": ["a.png,0", "b.png,1"],
+        "image_sizes.txt": ["a.png,10,8", "b.png,12,9"],
+        "localization.txt": ["a.png,1,1,5,5", "b.png,0,0,3,3"],
+    }
+    defaults.update(lines)
+    for name, content in defaults.items():
+        if content is not None:
+            (root / name).write_text("\n".join(content) + "\n")
+    return root
+
+
+def test_valid_split_parses(tmp_path):
+    meta = read_metadata(_write_split(tmp_path / "s", {}), num_classes=2)
+    assert meta.boxes["a.png"] == [(1.0, 1.0, 5.0, 5.0)] and meta.sizes["b.png"] == (12, 9)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"class_labels.txt": ["a.png,0", "b.png"]}, r"class_labels.txt:2: expected 2"),
+        ({"class_labels.txt": ["a.png,0", "b.png,x"]}, r"class_labels.txt:2: 'x' is not a valid int"),
+        ({"class_labels.txt": ["a.png,0", "b.png,7"]}, r"label 7 out of range"),
+        ({"class_labels.txt": ["a.png,0", "c.png,1"]}, r"'c.png' is not in image_ids"),
+        ({"class_labels.txt": ["a.png,0"]}, r"no entry for 'b.png'"),
+        ({"image_sizes.txt": ["a.png,10,8", "b.png,0,9"]}, r"image_sizes.txt:2: image size"),
+        ({"image_sizes.txt": ["a.png,10", "b.png,12,9"]}, r"image_sizes.txt:1: expected 3"),
+        ({"localization.txt": ["a.png,1,1,5", "b.png,0,0,3,3"]}, r"localization.txt:1: expected"),
+        ({"localization.txt": ["a.png,1,1,5,x", "b.png,0,0,3,3"]}, r"localization.txt:1: 'x'"),
+        ({"localization.txt": ["a.png,5,1,1,5", "b.png,0,0,3,3"]}, r"x0 <= x1"),
+        ({"localization.txt": ["a.png,1,1,5,5"]}, r"no localization for 'b.png'"),
+        ({"localization.txt": ["a.png,m.png,i.png", "b.png,0,0,3,3"]}, r"mixes box lines"),
+        ({"localization.txt": ["a.png,m.png,i.png", "a.png,m2.png,i.png", "b.png,m.png,"]},
+         r"localization.txt:2: ignore mask allowed"),
+        ({"localization.txt": ["a.png,,i.png", "b.png,m.png,"]}, r"localization.txt:1: empty mask"),
+        ({"image_ids.txt": ["a.png", "a.png"]}, r"duplicate"),
+        ({"image_sizes.txt": None}, r"missing metadata file: .*image_sizes.txt"),
+    ],
+)
+def test_metadata_errors_name_file_and_line(tmp_path, override, message):
+    with pytest.raises(MetadataError, match=message):
+        read_metadata(_write_split(tmp_path / "s", override), num_classes=2)
+
+
+def test_missing_folders_and_files(tmp_path, synth):
+    with pytest.raises(MetadataError, match="metadata folder not found"):
+        read_metadata(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="dataset folder not found"):
+        WSOLDataset(tmp_path / "no_images", synth / "metadata" / "test")
+    broken = tmp_path / "broken"
+    shutil.copytree(synth, broken)
+    meta = read_metadata(broken / "metadata" / "test")
+    (broken / "images" / meta.image_ids[0]).unlink()
+    ds = WSOLDataset(**split_paths(broken, "test"), resize=64, size=64)
+    with pytest.raises(FileNotFoundError, match="cannot read image"):
+        ds[0]
+
+
+def test_image_size_mismatch(tmp_path, synth):
+    broken = tmp_path / "sizes"
+    shutil.copytree(synth, broken)
+    sizes = broken / "metadata" / "test" / "image_sizes.txt"
+    lines = sizes.read_text().splitlines()
+    path, w, h = lines[0].split(",")
+    lines[0] = f"{path},{int(w) + 1},{h}"
+    sizes.write_text("\n".join(lines) + "\n")
+    ds = WSOLDataset(**split_paths(broken, "test"), resize=64, size=64)
+    with pytest.raises(ValueError, match="image_sizes.txt says"):
+        ds[0]
+
+
+def test_mask_metadata_must_match(tmp_path, synth):
+    with pytest.raises(MetadataError, match="same images"):
+        WSOLDataset(synth / "images", synth / "metadata" / "test",
+                    mask_metadata_dir=synth / "metadata_masks" / "val")
+
+
+def test_random_crop_flip_deterministic_and_exact():
+    images = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).view(2, 3, 6, 6)
+    a = random_crop_flip(images, 4, torch.Generator().manual_seed(0))
+    b = random_crop_flip(images, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == (2, 3, 4, 4)
+    # each output is a crop of its own input, possibly flipped
+    for i in range(2):
+        found = False
+        for oy in range(3):
+            for ox in range(3):
+                crop = images[i, :, oy : oy + 4, ox : ox + 4]
+                found |= torch.equal(a[i], crop) or torch.equal(a[i], crop.flip(-1))
+        assert found
+    with pytest.raises(ValueError):
+        random_crop_flip(images, 8)
+
+
+def test_normalize_round_trip():
+    x = torch.rand(2, 3, 4, 4)
+    torch.testing.assert_close(denormalize_255(normalize(x)), x * 255)

@@ -1,0 +1,125 @@
+"""Dataset preparation on small archives built here in the real on-disk formats."""
+
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fcam_nb.data import WSOLDataset, read_metadata
+from fcam_nb.data import prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_cub(tmp: Path) -> Path:
+    """CUB_200_2011.tgz with 2 classes x 3 images and CUB's own text files."""
+    cub = tmp / "src" / "CUB_200_2011"
+    lines = {"images": [], "labels": [], "split": [], "boxes": []}
+    k = 0
+    for c, cls in enumerate(["001.Black_footed_Albatross", "002.Laysan_Albatross"], 1):
+        for j in range(3):
+            k += 1
+            rel = f"{cls}/{cls[4:]}_{j:04d}.jpg"
+            (cub / "images" / cls).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(cub / "images" / rel), np.full((30 + j, 40, 3), 90 * c, np.uint8))
+            lines["images"].append(f"{k} {rel}")
+            lines["labels"].append(f"{k} {c}")
+            lines["split"].append(f"{k} {1 if j < 2 else 0}")
+            lines["boxes"].append(f"{k} 3.0 4.0 20.0 10.5")
+    for name, key in (("images.txt", "images"), ("image_class_labels.txt", "labels"),
+                      ("train_test_split.txt", "split"), ("bounding_boxes.txt", "boxes")):
+        (cub / name).write_text("\n".join(lines[key]) + "\n")
+    archive = tmp / "CUB_200_2011.tgz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(cub, arcname="CUB_200_2011")
+    return archive
+
+
+def test_cub_metadata_from_archive(tmp_path):
+    archive = _fake_cub(tmp_path)
+    prepare.extract(archive, tmp_path / "raw")
+    cub = tmp_path / "raw" / "CUB_200_2011"
+    assert prepare.cub_metadata(cub, tmp_path / "meta") == {"train": 4, "test": 2}
+    meta = read_metadata(tmp_path / "meta" / "test", num_classes=2)
+    first = meta.image_ids[0]
+    assert first == "001.Black_footed_Albatross/Black_footed_Albatross_0002.jpg"
+    assert meta.labels[first] == 0 and meta.sizes[first] == (40, 32)
+    assert meta.boxes[first] == [(3.0, 4.0, 23.0, 14.5)]  # x, y, x + w, y + h
+    assert prepare.holdout_val(tmp_path / "meta", per_class=1) == {"train": 2, "val": 2}
+    assert prepare.validate_split(cub / "images", tmp_path / "meta" / "val", 2) == 2
+    ds = WSOLDataset(cub / "images", tmp_path / "meta" / "val", resize=32, size=32)
+    assert ds[0]["boxes"].shape == (1, 4)
+
+
+def test_prepare_cub_script_end_to_end(tmp_path):
+    archive = _fake_cub(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "data_scripts" / "prepare_cub.py"), "--root",
+         str(tmp_path / "CUB"), "--archive", str(archive), "--val-per-class", "1"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "val: 2 images OK" in proc.stdout and "test: 2 images OK" in proc.stdout
+
+
+def test_openimages_layout_validates(tmp_path):
+    src = tmp_path / "oi"
+    for split in ("train", "test"):
+        (src / split / "01").mkdir(parents=True)
+        cv2.imwrite(str(src / split / "01" / "a.jpg"), np.zeros((10, 12, 3), np.uint8))
+        cv2.imwrite(str(src / split / "01" / "a_m.png"), np.full((10, 12), 255, np.uint8))
+        cv2.imwrite(str(src / split / "01" / "a_i.png"), np.zeros((10, 12), np.uint8))
+    zpath = tmp_path / "oi.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for p in src.rglob("*"):
+            z.write(p, p.relative_to(src))
+    root = prepare.extract(zpath, tmp_path / "OpenImages")
+    meta = root / "metadata" / "test"
+    meta.mkdir(parents=True)
+    (meta / "image_ids.txt").write_text("test/01/a.jpg\n")
+    (meta / "class_labels.txt").write_text("test/01/a.jpg,0\n")
+    (meta / "image_sizes.txt").write_text("test/01/a.jpg,12,10\n")
+    (meta / "localization.txt").write_text(
+        "test/01/a.jpg,test/01/a_m.png,test/01/a_i.png\ntest/01/a.jpg,test/01/a_m.png,\n")
+    assert prepare.validate_split(root, meta, 100) == 1
+    (root / "test" / "01" / "a_i.png").unlink()
+    with pytest.raises(FileNotFoundError, match="a_i.png"):
+        prepare.validate_split(root, meta, 100)
+
+
+def test_checksum_and_unsafe_archives(tmp_path):
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"abc")
+    prepare.check_md5(f, "900150983cd24fb0d6963f7d28e17f72")
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        prepare.check_md5(f, "0" * 32)
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../escape.txt", "x")
+    with pytest.raises(ValueError, match="escapes"):
+        prepare.extract(evil, tmp_path / "out")
+    with pytest.raises(ValueError, match="not a tar or zip"):
+        prepare.extract(f, tmp_path / "out")
+
+
+def test_download_from_file_url_with_checksum(tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"abc")
+    dest = prepare.download(src.as_uri(), tmp_path / "d" / "x.bin",
+                            md5="900150983cd24fb0d6963f7d28e17f72")
+    assert dest.read_bytes() == b"abc"
+    with pytest.raises(ValueError, match="checksum"):
+        prepare.download(src.as_uri(), tmp_path / "d" / "y.bin", md5="0" * 32)
+    assert not (tmp_path / "d" / "y.bin").exists()
+
+
+def test_cub_missing_files(tmp_path):
+    from fcam_nb.data import MetadataError
+
+    with pytest.raises(MetadataError, match="missing CUB file"):
+        prepare.cub_metadata(tmp_path, tmp_path / "m")

@@ -1,0 +1,128 @@
+"""Two-stage training on a tiny synthetic set: runs, resumes identically, DDP with gloo."""
+
+import json
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from fcam_nb.checkpoint import load, save_atomic
+from fcam_nb.data import SyntheticConfig
+from fcam_nb.presets import synthetic_run
+from fcam_nb.train import read_history, stage2_losses, train_classifier, train_fcam
+
+TINY = SyntheticConfig(n_train=24, n_val=8, n_test=8, seed=1)
+
+
+def _cfg(data, out, **kw):
+    cfg = synthetic_run(data, out, TINY, **kw)
+    cfg.stage1.epochs, cfg.stage1.batch_size = 2, 8
+    cfg.stage2.epochs, cfg.stage2.batch_size = 2, 8
+    cfg.eval_step, cfg.progress = 0.05, False
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+def _params(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_two_stages_run_and_log(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "run")
+    clf = train_classifier(cfg)
+    model = train_fcam(cfg, clf)
+    hist = read_history(cfg.out_dir)
+    assert [h["stage"] for h in hist] == [1, 1, 2, 2]
+    assert {"loss_pce", "loss_crf", "loss_size", "val_max_box_acc", "val_pxap"} <= set(hist[-1])
+    assert (tmp_path / "run" / "stage2_best.pt").is_file()
+    assert load(tmp_path / "run" / "stage2_last.pt")["size"]["t"] == pytest.approx(1.01**2)
+    assert not model.training
+
+
+def test_resume_gives_identical_results(data, tmp_path):
+    full = _cfg(data, tmp_path / "full")
+    clf = train_classifier(full)
+    train_fcam(full, clf)
+    ref_clf = _params(clf)
+    ref_dec = load(tmp_path / "full" / "stage2_last.pt")["decoder"]
+
+    part = _cfg(data, tmp_path / "part")
+    part.stage1.epochs = 1
+    train_classifier(part)  # "interrupted" after epoch 1
+    part.stage1.epochs = 2
+    clf2 = train_classifier(part)  # resumes at epoch 2
+    for k, v in ref_clf.items():
+        torch.testing.assert_close(clf2.state_dict()[k], v, rtol=0, atol=0)
+    part.stage2.epochs = 1
+    train_fcam(part, clf2)
+    part.stage2.epochs = 2
+    train_fcam(part, clf2)
+    dec = load(tmp_path / "part" / "stage2_last.pt")["decoder"]
+    for k, v in ref_dec.items():
+        torch.testing.assert_close(dec[k], v, rtol=0, atol=0)
+
+
+def test_stage2_loss_switches(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "sw", use_crf=False, use_size=False)
+    logits = torch.randn(2, 2, 64, 64, requires_grad=True)
+    cams = torch.rand(2, 64, 64)
+    terms = stage2_losses(logits, cams, torch.rand(2, 3, 64, 64) * 255, cfg.stage2, None, None)
+    assert set(terms) == {"pce", "total"}
+    terms["total"].backward()
+    assert logits.grad is not None
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path):
+    path = tmp_path / "ck.pt"
+    save_atomic({"a": 1}, path)
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        save_atomic({"a": Boom()}, path)
+    assert load(path) == {"a": 1}  # the old checkpoint is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load(tmp_path / "nope.pt")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, result: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    cfg = _cfg(data, out)
+    cfg.stage1.epochs = 1
+    cfg.stage2.epochs = 1
+    clf = train_classifier(cfg)
+    model = train_fcam(cfg, clf)
+    torch.save({"clf": clf.state_dict(), "dec": model.decoder.state_dict()},
+               f"{result}.{rank}")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_processes_gloo(data, tmp_path):
+    _cfg(data, tmp_path / "warm")  # generate the dataset once, before the workers start
+    port = _free_port()
+    mp.spawn(_ddp_worker, args=(2, port, str(data), str(tmp_path / "ddp"), str(tmp_path / "r")),
+             nprocs=2, join=True)
+    r0, r1 = torch.load(tmp_path / "r.0"), torch.load(tmp_path / "r.1")
+    for key in ("clf", "dec"):
+        for k in r0[key]:
+            torch.testing.assert_close(r0[key][k], r1[key][k])  # ranks stay in sync
+    assert (tmp_path / "ddp" / "stage2_last.pt").is_file()
+    lines = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["stage"] == 1  # only rank 0 logs
