@@ -155,3 +155,45 @@ def threshold_explorer(images, maps: dict[str, np.ndarray], gt_boxes, index: int
         tau=widgets.FloatSlider(value=0.5, min=0.0, max=0.99, step=0.01, description="τ"),
         i=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
     )
+
+
+def regions_overlay(image, fg, bg, seeds=None) -> np.ndarray:
+    """Image with the foreground region tinted red, the background region blue and seed pixels
+    (1 = fg, 0 = bg) painted solid yellow / cyan -> (H, W, 3) uint8."""
+    rgb = to_rgb_uint8(image).astype(np.float32)
+    fg, bg = _np(fg).astype(bool), _np(bg).astype(bool)
+    rgb[fg] = 0.5 * rgb[fg] + 0.5 * np.array([255, 0, 0])
+    rgb[bg] = 0.5 * rgb[bg] + 0.5 * np.array([0, 0, 255])
+    if seeds is not None:
+        s = _np(seeds)
+        rgb[s == 1] = (255, 255, 0)
+        rgb[s == 0] = (0, 255, 255)
+    return rgb.astype(np.uint8)
+
+
+def sampling_explorer(images, cams, erode_ksz: int = 11):
+    """ipywidgets explorer of the sampling regions: n- (background fraction) and seed counts."""
+    import ipywidgets as widgets
+
+    from fcam_nb.sampling import background_region, foreground_region, seed_labels
+
+    cams_t = torch.as_tensor(_np(cams))
+
+    def draw(n_bg: float = 0.3, seeds: int = 1, step: int = 0):
+        fg = foreground_region(cams_t, erode_ksz)
+        bg = background_region(cams_t, n_bg)
+        lab = seed_labels(cams_t, n_bg, seeds, seeds, 3, erode_ksz,
+                          torch.Generator().manual_seed(step))
+        n = len(images)
+        fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.4), squeeze=False)
+        for i, ax in enumerate(axes[0]):
+            ax.imshow(regions_overlay(images[i], fg[i], bg[i], lab[i]))
+            ax.axis("off")
+        plt.show()
+
+    return widgets.interactive(
+        draw,
+        n_bg=widgets.FloatSlider(value=0.3, min=0.1, max=0.7, step=0.05, description="n⁻"),
+        seeds=widgets.IntSlider(value=1, min=1, max=10, description="seeds"),
+        step=widgets.IntSlider(value=0, min=0, max=20, description="step"),
+    )

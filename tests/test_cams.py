@@ -78,21 +78,36 @@ def _peer_gradcampp(model, images, layer):
     return maps
 
 
+def _formula_gradcampp(model, images, layer_index, eps=0.0):
+    with torch.enable_grad():
+        feats, logits = model.forward_features(images)
+        a = feats[layer_index]
+        g = torch.autograd.grad(logits.gather(1, TARGETS[:, None]).sum(), a)[0]
+    a, g = a.detach(), g.detach()
+    alpha = g**2 / (2 * g**2 + a.sum(dim=(2, 3), keepdim=True) * g**3 + eps)
+    alpha = torch.where(g != 0, alpha, 0)
+    w = (alpha * torch.relu(g)).sum(dim=(2, 3))
+    return torch.relu(torch.einsum("bc,bchw->bhw", w, a))
+
+
 @pytest.mark.parametrize("inner", [False, True])
 def test_gradcampp_matches_pytorch_grad_cam(model, images, inner):
-    """pytorch-grad-cam implements the paper's alpha; it ReLUs, min-maxes, cv2-resizes, and
-    min-maxes again (``aggregate_multi_layers``)."""
+    """pytorch-grad-cam implements the paper's alpha plus eps = 1e-6 in its denominator; it
+    ReLUs, min-maxes, cv2-resizes and min-maxes again. The same formula with that eps, pushed
+    through the same post-processing, equals the peer; ours (no eps) is checked against the
+    exact formula in float64 below and agrees with the peer to ~1e-2 (channels whose
+    denominator 2 + sum(A) g is near 0 are sensitive to the eps)."""
     import cv2
 
-    layer = model.encoder.stage3 if inner else model.cam_layer
+    layer, index = (model.encoder.stage3, 2) if inner else (model.cam_layer, -1)
     peer = _peer_gradcampp(model, images, layer)
+    with_eps = normalize_maps(_formula_gradcampp(model, images, index, eps=1e-6)).numpy()
     ours = normalize_maps(GradCAMpp(model, target_layer=layer)(images, TARGETS)).numpy()
     for i in range(len(TARGETS)):
-        up = cv2.resize(ours[i], (32, 32))
-        up = (up - up.min()) / (1e-7 + (up - up.min()).max())
-        # the peer adds eps = 1e-6 to alpha's denominator, which is near 0 for some channels
-        # (2 + sum(A) g ~ 0): ~1e-3 differences; the exact formula is tested in float64 below
-        np.testing.assert_allclose(up, peer[i], atol=2e-3)
+        for maps, atol in ((with_eps, 1e-4), (ours, 2e-2)):
+            up = cv2.resize(maps[i], (32, 32))
+            up = (up - up.min()) / (1e-7 + (up - up.min()).max())
+            np.testing.assert_allclose(up, peer[i], atol=atol)
 
 
 def test_gradcampp_formula_float64(model, images):
@@ -121,9 +136,9 @@ def test_torchcam_gradcampp_is_the_alpha_g2_variant(model, images):
     a = feats[2].detach()
     w = (g**2 * torch.relu(g)).sum(dim=(2, 3))
     buggy = normalize_maps(torch.relu(torch.einsum("bc,bchw->bhw", w, a)))
-    np.testing.assert_allclose(peer, buggy, atol=1e-4)
+    np.testing.assert_allclose(peer, buggy, atol=1e-3)  # near-ties at the max after min-max
     ours = normalize_maps(GradCAMpp(model, target_layer=layer)(images, TARGETS))
-    assert (ours - buggy).abs().max() > 1e-3  # the paper's alpha gives a different map
+    assert (ours - buggy).abs().max() > 2e-2  # the paper's alpha gives a different map
 
 
 def test_smooth_gradcampp_formula(model, images):
@@ -160,7 +175,7 @@ def test_api_batch_eval_no_param_grad_hooks_removed(model, images, name):
     model.zero_grad(set_to_none=True)
     method = build_cam_method(name, model)
     maps = method(images, TARGETS)
-    assert maps.shape == (3, 4, 4)
+    assert maps.shape == (3, 8, 8)  # tiny net: stride 4
     assert all(p.grad is None for p in model.parameters())
     assert not model.cam_layer._forward_hooks
     assert not model.training

@@ -58,7 +58,7 @@ def test_accumulator_equals_reference_dataset_level():
         acc.update(torch.from_numpy(maps[:4]), gts[:4])
         acc.update(maps[4:], gts[4:])
         counts = {d: np.zeros(len(taus), np.int64) for d in deltas}
-        for m, g in zip(maps, gts):
+        for m, g in zip(maps, gts, strict=True):
             for d, ok in reference_box_correct(m, g, taus, multi, deltas).items():
                 counts[d] += ok
         expected = np.mean([(counts[d] * 100.0 / 6).max() for d in deltas])
@@ -153,7 +153,7 @@ def _reference_pxap(maps, masks, step):
     edges = np.append(taus, [1.0, 2.0, 3.0])
     t_hist = np.zeros(len(taus) + 2)
     f_hist = np.zeros(len(taus) + 2)
-    for m, g in zip(maps, masks):
+    for m, g in zip(maps, masks, strict=True):
         t_hist += np.histogram(m[g == 1], bins=edges)[0].astype(float)
         f_hist += np.histogram(m[g == 0], bins=edges)[0].astype(float)
     tp = t_hist[::-1].cumsum()

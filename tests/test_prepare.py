@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fcam_nb.data import WSOLDataset, read_metadata
-from fcam_nb.data import prepare
+from fcam_nb.data import WSOLDataset, prepare, read_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 
