@@ -112,62 +112,87 @@ def _contours(binary: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Sequence[
 
 
 def _boxes_from_contours(contours, width: int, height: int, multi_contour: bool) -> np.ndarray:
+    """Boxes of ``cv2.boundingRect`` for all contours (or the largest by polygon area).
+
+    Few contours: cv2 directly. Many (noisy maps): vectorized, boundingRect = (min x, min y,
+    max - min + 1) and cv2.contourArea = |shoelace| / 2, exact on integer points; ties keep the
+    first contour, as ``max`` does.
+    """
     if len(contours) == 0:
         return np.zeros((1, 4), dtype=np.int64)
+    if len(contours) <= 8:
+        if not multi_contour:
+            contours = [max(contours, key=cv2.contourArea)]
+        rects = [cv2.boundingRect(c) for c in contours]
+        return np.array([(x, y, min(x + w, width - 1), min(y + h, height - 1))
+                         for x, y, w, h in rects], dtype=np.int64)
+    lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
+    pts = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     if not multi_contour:
-        contours = [max(contours, key=cv2.contourArea)]
-    boxes = np.empty((len(contours), 4), dtype=np.int64)
-    for i, contour in enumerate(contours):
-        x, y, w, h = cv2.boundingRect(contour)
-        boxes[i] = (x, y, min(x + w, width - 1), min(y + h, height - 1))
-    return boxes
+        x, y = pts[:, 0], pts[:, 1]
+        nxt = np.arange(1, len(pts) + 1)
+        nxt[starts + lengths - 1] = starts  # close each polygon
+        area2 = np.abs(np.add.reduceat(x * y[nxt] - x[nxt] * y, starts))
+        k = int(np.argmax(area2))
+        pts = pts[starts[k] : starts[k] + lengths[k]]
+        starts = np.zeros(1, dtype=np.int64)
+    x0 = np.minimum.reduceat(pts[:, 0], starts)
+    y0 = np.minimum.reduceat(pts[:, 1], starts)
+    x1 = np.minimum(np.maximum.reduceat(pts[:, 0], starts) + 1, width - 1)
+    y1 = np.minimum(np.maximum.reduceat(pts[:, 1], starts) + 1, height - 1)
+    return np.stack([x0, y0, x1, y1], axis=1)
+
+
+_NO_BOX = np.zeros((1, 4), dtype=np.int64)
+
+
+def _distinct_mask_boxes(
+    q: np.ndarray, taus: np.ndarray, multi_contour: bool
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Boxes of each distinct binary mask ``q > int(tau * q.max())`` and, per tau, its index.
+
+    Thresholds that select the same pixels (``q > theta`` only changes at values present in q)
+    share one trace, done on the mask's bounding-box crop plus a 1-pixel zero margin.
+    """
+    height, width = q.shape
+    qmax = int(q.max())
+    thetas = (taus * q.max()).astype(np.int64)  # same float64 product as int(tau * max)
+    keys = np.searchsorted(np.unique(q), thetas, side="right")
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    row_max, col_max = q.max(axis=1), q.max(axis=0)
+    boxes = []
+    for theta in thetas[first].tolist():
+        if theta >= qmax:
+            boxes.append(_NO_BOX)
+            continue
+        rows = np.flatnonzero(row_max > theta)
+        cols = np.flatnonzero(col_max > theta)
+        y0, y1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, height)
+        x0, x1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, width)
+        crop = ((q[y0:y1, x0:x1] > theta) * np.uint8(255)).astype(np.uint8)
+        contours = _contours(crop, offset=(x0, y0))
+        boxes.append(_boxes_from_contours(contours, width, height, multi_contour))
+    return inverse.reshape(-1), boxes
 
 
 def boxes_at_thresholds(
     q: np.ndarray, taus: np.ndarray, multi_contour: bool
 ) -> list[np.ndarray]:
-    """Predicted boxes (n_i, 4) for each tau of one uint8 map ``q`` (H, W) - fast and exact.
-
-    Distinct ``theta = int(tau * q.max())`` that select the same pixels share one trace.
-    """
-    height, width = q.shape
-    qmax = int(q.max())
-    thetas = (taus * q.max()).astype(np.int64)  # same float64 product as int(tau * max)
-    values = np.unique(q)
-    # masks q > theta are identical for all theta between two consecutive present values
-    keys = np.searchsorted(values, thetas, side="right")
-    row_max = q.max(axis=1)
-    col_max = q.max(axis=0)
-    cache: dict[int, np.ndarray] = {}
-    out = []
-    for theta, key in zip(thetas.tolist(), keys.tolist(), strict=True):
-        boxes = cache.get(key)
-        if boxes is None:
-            if theta >= qmax:
-                boxes = np.zeros((1, 4), dtype=np.int64)
-            else:
-                rows = np.flatnonzero(row_max > theta)
-                cols = np.flatnonzero(col_max > theta)
-                # crop to the mask's bounding box plus a 1-pixel zero margin (exact tracing)
-                y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, height)
-                x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, width)
-                crop = np.where(q[y0:y1, x0:x1] > theta, np.uint8(255), np.uint8(0))
-                contours = _contours(crop, offset=(int(x0), int(y0)))
-                boxes = _boxes_from_contours(contours, width, height, multi_contour)
-            cache[key] = boxes
-        out.append(boxes)
-    return out
+    """Predicted boxes (n_i, 4) for each tau of one uint8 map ``q`` (H, W) - fast and exact."""
+    inverse, boxes = _distinct_mask_boxes(q, taus, multi_contour)
+    return [boxes[k] for k in inverse.tolist()]
 
 
 def best_ious_at_thresholds(
     q: np.ndarray, gt_boxes: np.ndarray, taus: np.ndarray, multi_contour: bool
 ) -> np.ndarray:
     """Per tau, the best IoU between any predicted box and any GT box. float64 (T,)."""
-    per_tau = boxes_at_thresholds(q, taus, multi_contour)
-    counts = np.fromiter((len(b) for b in per_tau), dtype=np.int64, count=len(per_tau))
-    ious = multiple_iou(np.concatenate(per_tau, axis=0), gt_boxes).max(axis=1)
+    inverse, boxes = _distinct_mask_boxes(q, taus, multi_contour)
+    counts = np.fromiter((len(b) for b in boxes), dtype=np.int64, count=len(boxes))
+    ious = multiple_iou(np.concatenate(boxes, axis=0), gt_boxes).max(axis=1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return np.maximum.reduceat(ious, starts)
+    return np.maximum.reduceat(ious, starts)[inverse]
 
 
 class BoxAccumulator:
