@@ -3,8 +3,9 @@
 Each image holds one "bird": an elliptic body and a round head of ONE saturated colour (so a
 colour-based CRF can spread from head to body), on a cluttered, desaturated, noisy background.
 The class is the pair (bold mark drawn in the head: bar, cross, ring, ...; body texture of
-+-10 grey levels, stripes in rows or columns, 7 periods per image side). The mark is the strong, salient evidence and the texture a
-weak one, as plumage patterns are for bird species; the body colour is random. A classifier's
++-10 grey levels, stripes in rows or columns, 7 periods per image side). The mark is the strong,
+salient evidence and the texture a weak one, as plumage patterns are for bird species; the body
+colour is random. A classifier's
 CAM therefore peaks on the head - the small discriminative part - with weaker, positive evidence
 on the body and none on the background, while the object to localize is the whole bird.
 
@@ -163,7 +164,8 @@ def render_object(
     cv2.circle(mask, head, int(round(r)), 255, -1)
     obj = mask > 0
     texture = rng.normal(0, 4, size=(h, w, 3)).astype(np.float32)
-    texture += texture_amplitude * _class_texture(label % 2, h, w, period=max(4, round(m / texture_frequency)))
+    period = max(4, round(m / texture_frequency))
+    texture += texture_amplitude * _class_texture(label % 2, h, w, period=period)
     img[obj] = color + texture[obj]
     mark_color = tuple(float(c) for c in (color * 0.12))
     if rng.random() < mark_prob:  # else the head is seen from an angle that hides the mark
