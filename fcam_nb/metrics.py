@@ -35,7 +35,8 @@ def threshold_list(step: float = 0.001) -> np.ndarray:
     return np.arange(0, 1, step)
 
 
-def _to_numpy(x: ArrayLike) -> np.ndarray:
+def to_numpy(x: ArrayLike) -> np.ndarray:
+    """A numpy view of a numpy array or (detached, CPU) torch tensor."""
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
@@ -238,10 +239,10 @@ class BoxAccumulator:
         if len(gt_boxes) != maps.shape[0]:
             raise ValueError(f"got {maps.shape[0]} maps but {len(gt_boxes)} GT box sets")
         q_all = scoremaps_to_uint8(maps)
-        labels_np = None if labels is None else _to_numpy(labels)
-        preds_np = None if topk_preds is None else _to_numpy(topk_preds)
+        labels_np = None if labels is None else to_numpy(labels)
+        preds_np = None if topk_preds is None else to_numpy(topk_preds)
         for i, q in enumerate(q_all):
-            gt = np.asarray(_to_numpy(gt_boxes[i]), dtype=np.int64).reshape(-1, 4)
+            gt = np.asarray(to_numpy(gt_boxes[i]), dtype=np.int64).reshape(-1, 4)
             if gt.shape[0] == 0:
                 raise ValueError(f"sample {i} of the batch has no GT box")
             best = best_ious_at_thresholds(q, gt, self.taus, self.multi_contour)
@@ -367,8 +368,8 @@ def activation_histograms(
 
     Returns (edges (bins+1,), fg density (bins,), bg density (bins,)); ignore pixels are dropped.
     """
-    maps_np = _to_numpy(maps)
-    masks_np = _to_numpy(masks)
+    maps_np = to_numpy(maps)
+    masks_np = to_numpy(masks)
     edges = np.linspace(0.0, 1.0, bins + 1)
     fg, _ = np.histogram(maps_np[masks_np == 1], bins=edges, density=True)
     bg, _ = np.histogram(maps_np[masks_np == 0], bins=edges, density=True)

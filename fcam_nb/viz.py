@@ -15,10 +15,7 @@ import numpy as np
 import torch
 
 from fcam_nb.metrics import best_ious_at_thresholds, boxes_at_thresholds, scoremaps_to_uint8
-
-
-def _np(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+from fcam_nb.metrics import to_numpy as _np
 
 
 def to_rgb_uint8(image) -> np.ndarray:

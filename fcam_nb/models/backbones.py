@@ -190,7 +190,8 @@ class InceptionV3Encoder(nn.Module):
         return [s1, s2, s3, s4, self.head(s4)]
 
 
-def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    """Conv3x3 (no bias), BN, ReLU: the block of the tiny encoder and of the F-CAM decoder."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
     )
@@ -210,10 +211,10 @@ class TinyEncoder(nn.Module):
         w = width
         self.skip_channels = (w, 2 * w, 4 * w)
         self.out_channels = 8 * w
-        self.stage1 = nn.Sequential(_conv_bn_relu(3, w), _conv_bn_relu(w, w))
-        self.stage2 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(w, 2 * w), _conv_bn_relu(2 * w, 2 * w))
-        self.stage3 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(2 * w, 4 * w), _conv_bn_relu(4 * w, 4 * w))
-        self.stage4 = nn.Sequential(_conv_bn_relu(4 * w, 8 * w), _conv_bn_relu(8 * w, 8 * w))
+        self.stage1 = nn.Sequential(conv_bn_relu(3, w), conv_bn_relu(w, w))
+        self.stage2 = nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(w, 2 * w), conv_bn_relu(2 * w, 2 * w))
+        self.stage3 = nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(2 * w, 4 * w), conv_bn_relu(4 * w, 4 * w))
+        self.stage4 = nn.Sequential(conv_bn_relu(4 * w, 8 * w), conv_bn_relu(8 * w, 8 * w))
         self.cam_layer = self.stage4
         if weights is not None:
             state, source = _resolve_state(weights, None)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fcam_nb.models.backbones import conv_bn_relu
 from fcam_nb.models.classifier import WSOLClassifier
 
 DECODER_WIDTHS = {
@@ -22,18 +23,12 @@ DECODER_WIDTHS = {
 }
 
 
-def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
-
-
 class DecoderBlock(nn.Module):
     """Upsample, align to the skip, concat, two conv-BN-ReLU."""
 
     def __init__(self, cin: int, skip: int, cout: int) -> None:
         super().__init__()
-        self.conv = nn.Sequential(_conv_bn_relu(cin + skip, cout), _conv_bn_relu(cout, cout))
+        self.conv = nn.Sequential(conv_bn_relu(cin + skip, cout), conv_bn_relu(cout, cout))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode="nearest")
@@ -62,8 +57,8 @@ class UNetDecoder(nn.Module):
         if len(widths) < len(skip_channels):
             raise ValueError("need at least one decoder block per skip")
         self.center = (
-            nn.Sequential(_conv_bn_relu(head_channels, head_channels),
-                          _conv_bn_relu(head_channels, head_channels))
+            nn.Sequential(conv_bn_relu(head_channels, head_channels),
+                          conv_bn_relu(head_channels, head_channels))
             if center
             else nn.Identity()
         )
