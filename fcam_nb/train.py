@@ -173,6 +173,46 @@ def _resume(path: Path, device: torch.device) -> dict | None:
     return checkpoint.load(path, device) if path.is_file() else None
 
 
+def _base_lrs(opt: torch.optim.Optimizer) -> list[float]:
+    """Each group's starting lr, stored in the group as ``initial_lr`` so a resume keeps it."""
+    for group in opt.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    return [group["initial_lr"] for group in opt.param_groups]
+
+
+def _train_batches(cfg: RunConfig, dataset: WSOLDataset, batch_size: int, gen: torch.Generator,
+                   desc: str, device: torch.device):
+    """One epoch of (normalized random crop + flip, labels) on ``device``, this rank's shard."""
+    loader = _batches(dataset, batch_size // distributed.world_size(), gen, cfg.data.workers,
+                      shard=True)
+    for batch in tqdm(loader, desc=desc, disable=not cfg.progress or not distributed.is_main(),
+                      leave=False):
+        x = normalize(random_crop_flip(batch["image"].to(device), cfg.data.size, gen))
+        yield x, batch["label"].to(device)
+
+
+def _validate(cfg: RunConfig, predictor, dataset: WSOLDataset, batch_size: int,
+              device: torch.device) -> dict:
+    return evaluate(predictor, _batches(dataset, batch_size, None, cfg.data.workers, shard=False),
+                    cfg.data.size, device, cfg.eval_step)
+
+
+def _save_epoch(cfg: RunConfig, name: str, weights: dict, extra: dict, epoch: int, val: dict,
+                best: float, history: list[dict], key: float, ties_to_later: bool) -> float:
+    """Rank 0 writes ``<name>_best.pt`` when the validation key improves (ties: keep the later
+    epoch if ``ties_to_later``) and ``<name>_last.pt`` always; returns the best key."""
+    out = Path(cfg.out_dir)
+    if distributed.is_main():
+        if key > best or (ties_to_later and key == best):
+            best = key
+            checkpoint.save_atomic({**weights, "epoch": epoch, "metrics": val,
+                                    "config": cfg.to_dict()}, out / f"{name}_best.pt")
+        checkpoint.save_atomic({**weights, **extra, "epoch": epoch, "best": best,
+                                "history": history}, out / f"{name}_last.pt")
+    distributed.barrier()
+    return best
+
+
 # ------------------------------------------------------------------------------------------------
 # Stage 1
 # ------------------------------------------------------------------------------------------------
@@ -209,20 +249,14 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
     net = DistributedDataParallel(model) if distributed.is_distributed() else model
     train_set = cfg.data.dataset("train", train=True)
     val_set = cfg.data.dataset("val", train=False)
-    base_lrs = [g.get("initial_lr", g["lr"]) for g in opt.param_groups]
-    for g, lr in zip(opt.param_groups, base_lrs, strict=True):
-        g["initial_lr"] = lr
+    base_lrs = _base_lrs(opt)
     for epoch in range(start, s1.epochs):
         _set_lr(opt, base_lrs, epoch, s1.epochs, s1.cosine)
         gen = _generator(cfg.seed, 1, epoch)
         model.train()
         t0, total, seen = time.time(), 0.0, 0
-        loader = _batches(train_set, s1.batch_size // distributed.world_size(), gen,
-                          cfg.data.workers, shard=True)
-        for batch in tqdm(loader, desc=f"stage1 {epoch + 1}/{s1.epochs}",
-                          disable=not cfg.progress or not distributed.is_main(), leave=False):
-            x = normalize(random_crop_flip(batch["image"].to(device), cfg.data.size, gen))
-            y = batch["label"].to(device)
+        for x, y in _train_batches(cfg, train_set, s1.batch_size, gen,
+                                   f"stage1 {epoch + 1}/{s1.epochs}", device):
             with _autocast(cfg, device):
                 loss = F.cross_entropy(net(x).float(), y)
             opt.zero_grad(set_to_none=True)
@@ -231,23 +265,14 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
             total += loss.detach() * y.shape[0]
             seen += y.shape[0]
         model.eval()
-        val = evaluate(cam_predictor(model, s1.select_method),
-                       _batches(val_set, s1.batch_size, None, cfg.data.workers, shard=False),
-                       cfg.data.size, device, cfg.eval_step)
+        val = _validate(cfg, cam_predictor(model, s1.select_method), val_set, s1.batch_size, device)
         record = {"stage": 1, "epoch": epoch, "loss": float(total) / max(seen, 1),
                   "seconds": time.time() - t0, **{f"val_{k}": v for k, v in val.items()}}
         history.append(record)
         _log(out / "log.jsonl", record)
-        if distributed.is_main():
-            if _selection_key(val, s1.select_by) >= best:
-                best = _selection_key(val, s1.select_by)
-                checkpoint.save_atomic({"model": model.state_dict(), "epoch": epoch,
-                                        "metrics": val, "config": cfg.to_dict()},
-                                       out / "stage1_best.pt")
-            checkpoint.save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                    "epoch": epoch, "best": best, "history": history},
-                                   out / "stage1_last.pt")
-        distributed.barrier()
+        best = _save_epoch(cfg, "stage1", {"model": model.state_dict()},
+                           {"optimizer": opt.state_dict()}, epoch, val, best, history,
+                           _selection_key(val, s1.select_by), ties_to_later=True)
     return load_classifier(cfg)
 
 
@@ -327,20 +352,14 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None,
                else model.decoder)
     train_set = cfg.data.dataset("train", train=True)
     val_set = cfg.data.dataset("val", train=False)
-    base_lrs = [g.get("initial_lr", g["lr"]) for g in opt.param_groups]
-    for g, lr in zip(opt.param_groups, base_lrs, strict=True):
-        g["initial_lr"] = lr
+    base_lrs = _base_lrs(opt)
     for epoch in range(start, s2.epochs):
         _set_lr(opt, base_lrs, epoch, s2.epochs, s2.cosine)
         gen = _generator(cfg.seed, 2, epoch)
         model.train()
         t0, sums, seen = time.time(), {}, 0
-        loader = _batches(train_set, s2.batch_size // distributed.world_size(), gen,
-                          cfg.data.workers, shard=True)
-        for batch in tqdm(loader, desc=f"{tag} {epoch + 1}/{s2.epochs}",
-                          disable=not cfg.progress or not distributed.is_main(), leave=False):
-            x = normalize(random_crop_flip(batch["image"].to(device), cfg.data.size, gen))
-            y = batch["label"].to(device)
+        for x, y in _train_batches(cfg, train_set, s2.batch_size, gen,
+                                   f"{tag} {epoch + 1}/{s2.epochs}", device):
             with _autocast(cfg, device):
                 low = cam(x, y)
                 with torch.no_grad():
@@ -357,26 +376,16 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None,
         if size_loss is not None:
             size_loss.step_epoch()
         model.eval()
-        val = evaluate(fcam_predictor(model),
-                       _batches(val_set, s2.batch_size, None, cfg.data.workers, shard=False),
-                       cfg.data.size, device, cfg.eval_step)
+        val = _validate(cfg, fcam_predictor(model), val_set, s2.batch_size, device)
         record = {"stage": 2, "tag": tag, "epoch": epoch, "seconds": time.time() - t0,
                   **{f"loss_{k}": float(v) / max(seen, 1) for k, v in sums.items()},
                   **{f"val_{k}": v for k, v in val.items()}}
         history.append(record)
         _log(out / "log.jsonl", record)
-        if distributed.is_main():
-            if _selection_key(val) > best:
-                best = _selection_key(val)
-                checkpoint.save_atomic({"decoder": model.decoder.state_dict(), "epoch": epoch,
-                                        "metrics": val, "config": cfg.to_dict()},
-                                       out / f"{tag}_best.pt")
-            checkpoint.save_atomic(
-                {"decoder": model.decoder.state_dict(), "optimizer": opt.state_dict(),
-                 "size": size_loss.state_dict() if size_loss is not None else None,
-                 "epoch": epoch, "best": best, "history": history},
-                out / f"{tag}_last.pt")
-        distributed.barrier()
+        size_state = size_loss.state_dict() if size_loss is not None else None
+        best = _save_epoch(cfg, tag, {"decoder": model.decoder.state_dict()},
+                           {"optimizer": opt.state_dict(), "size": size_state}, epoch, val, best,
+                           history, _selection_key(val), ties_to_later=False)
     return load_fcam(cfg, classifier, tag)
 
 
