@@ -361,9 +361,9 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None,
         for x, y in _train_batches(cfg, train_set, s2.batch_size, gen,
                                    f"{tag} {epoch + 1}/{s2.epochs}", device):
             with _autocast(cfg, device):
-                low = cam(x, y)
-                with torch.no_grad():
+                with torch.no_grad():  # one encoder forward feeds both the CAM and the decoder
                     feats, _ = model.classifier.forward_features(x)
+                low = cam.from_features(x, feats[-1], model.classifier.head, y)
                 seg = decoder([f.detach() for f in feats], x.shape[-2:])
             cams = upsample_maps(low.float(), x.shape[-2:])
             terms = stage2_losses(seg, cams, denormalize_255(x), s2, size_loss, gen)

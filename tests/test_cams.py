@@ -234,3 +234,21 @@ def test_gradient_methods_work_on_a_frozen_classifier(images):
         p.requires_grad_(False)
     for name, maps in ref.items():
         torch.testing.assert_close(build_cam_method(name, m)(images, TARGETS), maps)
+
+
+@pytest.mark.parametrize("name", ["cam", "gradcam", "gradcampp", "smoothgradcampp", "xgradcam",
+                                  "layercam", "scorecam"])
+def test_from_features_equals_the_full_path(model, images, name):
+    """Stage 2 reuses the encoder's forward: same maps and logits as calling the method."""
+    kw = {"generator": torch.Generator().manual_seed(0)} if name == "smoothgradcampp" else {}
+    full = build_cam_method(name, model, **kw)
+    expected = full(images, TARGETS)
+    with torch.no_grad():
+        feats, _ = model.forward_features(images)
+    if name == "smoothgradcampp":
+        kw["generator"].manual_seed(0)
+    shared = build_cam_method(name, model, **kw)
+    got = shared.from_features(images, feats[-1], model.head, TARGETS)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    torch.testing.assert_close(shared.last_logits, full.last_logits, rtol=0, atol=0)
+    assert all(p.grad is None for p in model.parameters())

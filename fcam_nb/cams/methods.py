@@ -65,6 +65,7 @@ class CAMMethod:
 
     name = "base"
     needs_grad = True
+    single_forward = True  # the map needs only the target layer's activation and its gradient
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None) -> None:
         self.model = model
@@ -86,22 +87,56 @@ class CAMMethod:
             return torch.full((logits.shape[0],), targets, device=logits.device, dtype=torch.long)
         return targets.to(logits.device).long()
 
-    def _grads(self, images: torch.Tensor, targets) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        with torch.enable_grad():
-            # an input that requires grad keeps a graph even through frozen (requires_grad=False)
-            # layers; autograd.grad below stops at the activation, so the input grad is never built
-            acts, logits = self._forward(images.detach().requires_grad_(True))
-            tgt = self._targets(logits, targets)
+    def _grad_context(self):
+        return torch.enable_grad() if self.needs_grad else torch.no_grad()
+
+    def _finish(self, acts: torch.Tensor, logits: torch.Tensor, targets
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(activations, d score / d activations or None, targets) from one forward's outputs."""
+        tgt = self._targets(logits, targets)
+        grads = None
+        if self.needs_grad:
             score = logits.gather(1, tgt[:, None]).sum()
-            (grads,) = torch.autograd.grad(score, acts)
-        return acts.detach(), grads.detach(), logits.detach()
+            grads = torch.autograd.grad(score, acts)[0].detach()
+        self.last_logits = logits.detach()
+        return acts.detach(), grads, tgt
+
+    def _activations(self, images: torch.Tensor, targets
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        with self._grad_context():
+            # an input that requires grad keeps a graph even through frozen (requires_grad=False)
+            # layers; autograd.grad stops at the activation, so the input grad is never built
+            acts, logits = self._forward(images.detach().requires_grad_(self.needs_grad))
+            return self._finish(acts, logits, targets)
+
+    def _maps(self, acts: torch.Tensor, grads: torch.Tensor | None, tgt: torch.Tensor
+              ) -> torch.Tensor:
+        """The method's map from the target layer's activations and gradients (B, h, w)."""
+        raise NotImplementedError
 
     def __call__(self, images: torch.Tensor, targets: torch.Tensor | int | None = None) -> torch.Tensor:
         _check_inputs(images, targets)
         return self.compute(images, targets)
 
     def compute(self, images: torch.Tensor, targets) -> torch.Tensor:
-        raise NotImplementedError
+        found = self._activations(images, targets)
+        with torch.no_grad():
+            return self._maps(*found)
+
+    def from_features(self, images: torch.Tensor, acts: torch.Tensor,
+                      head: Callable[[torch.Tensor], torch.Tensor], targets) -> torch.Tensor:
+        """Maps of ``images`` when their target-layer activation ``acts`` (B, C, h, w) is already
+        computed and ``head(acts)`` gives the logits: saves the forward pass (stage 2 shares the
+        encoder's forward with the decoder). Same numbers as ``method(images, targets)``.
+        Methods that need other forwards (noisy or masked inputs) run their full path."""
+        if not self.single_forward:
+            return self(images, targets)
+        _check_inputs(images, targets)
+        with self._grad_context():
+            a = acts.detach().requires_grad_(self.needs_grad)
+            found = self._finish(a, head(a), targets)
+        with torch.no_grad():
+            return self._maps(*found)
 
 
 class CAM(CAMMethod):
@@ -115,13 +150,9 @@ class CAM(CAMMethod):
         super().__init__(model, target_layer)
         self.fc = fc_layer if fc_layer is not None else model.fc
 
-    def compute(self, images, targets):
-        with torch.no_grad():
-            acts, logits = self._forward(images)
-            self.last_logits = logits
-            tgt = self._targets(logits, targets)
-            weights = self.fc.weight[tgt].to(acts.dtype)  # (B, C)
-            return torch.einsum("bc,bchw->bhw", weights, acts)
+    def _maps(self, acts, grads, tgt):
+        weights = self.fc.weight[tgt].to(acts.dtype)  # (B, C)
+        return torch.einsum("bc,bchw->bhw", weights, acts)
 
 
 class GradCAM(CAMMethod):
@@ -129,8 +160,7 @@ class GradCAM(CAMMethod):
 
     name = "gradcam"
 
-    def compute(self, images, targets):
-        acts, grads, self.last_logits = self._grads(images, targets)
+    def _maps(self, acts, grads, tgt):
         weights = grads.mean(dim=(2, 3))
         return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
 
@@ -150,8 +180,7 @@ class GradCAMpp(CAMMethod):
 
     name = "gradcampp"
 
-    def compute(self, images, targets):
-        acts, g, self.last_logits = self._grads(images, targets)
+    def _maps(self, acts, g, tgt):
         weights = _gradcampp_weights(acts, g, g * g, g * g * g)
         return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
 
@@ -163,6 +192,7 @@ class SmoothGradCAMpp(CAMMethod):
     """
 
     name = "smoothgradcampp"
+    single_forward = False
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None,
                  n_samples: int = 4, sigma: float = 0.3,
@@ -180,12 +210,12 @@ class SmoothGradCAMpp(CAMMethod):
     def compute(self, images, targets):
         with torch.no_grad():
             acts, logits = self._forward(images)
-        self.last_logits = logits
         tgt = self._targets(logits, targets)
         g1 = g2 = g3 = 0
         for _ in range(self.n_samples):
-            _, g, _ = self._grads(images + self.noise(images), tgt)
+            _, g, _ = self._activations(images + self.noise(images), tgt)
             g1, g2, g3 = g1 + g, g2 + g * g, g3 + g * g * g
+        self.last_logits = logits
         n = self.n_samples
         weights = _gradcampp_weights(acts, g1 / n, g2 / n, g3 / n)
         return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
@@ -196,8 +226,7 @@ class XGradCAM(CAMMethod):
 
     name = "xgradcam"
 
-    def compute(self, images, targets):
-        acts, grads, self.last_logits = self._grads(images, targets)
+    def _maps(self, acts, grads, tgt):
         norm = acts.sum(dim=(2, 3))
         num = (grads * acts).sum(dim=(2, 3))
         weights = torch.where(norm != 0, num / torch.where(norm != 0, norm, torch.ones_like(norm)),
@@ -210,8 +239,7 @@ class LayerCAM(CAMMethod):
 
     name = "layercam"
 
-    def compute(self, images, targets):
-        acts, grads, self.last_logits = self._grads(images, targets)
+    def _maps(self, acts, grads, tgt):
         return torch.relu((torch.relu(grads) * acts).sum(dim=1))
 
 
@@ -220,6 +248,7 @@ class ScoreCAM(CAMMethod):
 
     name = "scorecam"
     needs_grad = False
+    single_forward = False
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None,
                  batch_size: int = 32) -> None:

@@ -28,9 +28,13 @@ class WSOLClassifier(nn.Module):
     def cam_layer(self) -> nn.Module:
         return self.encoder.cam_layer
 
+    def head(self, acts: torch.Tensor) -> torch.Tensor:
+        """CAM-layer activations (B, C, h, w) -> logits (B, K): global average pooling + fc."""
+        return self.fc(acts.mean(dim=(2, 3)))
+
     def forward_features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         feats = self.encoder(x)
-        return feats, self.fc(feats[-1].mean(dim=(2, 3)))
+        return feats, self.head(feats[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)[1]
