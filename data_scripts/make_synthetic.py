@@ -15,7 +15,9 @@ if __name__ == "__main__":
     p.add_argument("--train", type=int, default=800)
     p.add_argument("--val", type=int, default=100)
     p.add_argument("--test", type=int, default=200)
+    p.add_argument("--object-scale", type=float, default=SyntheticConfig.object_scale,
+                   help="bird size relative to the image's short side (1 fills it)")
     a = p.parse_args()
     cfg = SyntheticConfig(num_classes=a.classes, n_train=a.train, n_val=a.val, n_test=a.test,
-                          seed=a.seed)
+                          object_scale=a.object_scale, seed=a.seed)
     print(generate(a.out, cfg))

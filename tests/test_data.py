@@ -64,7 +64,20 @@ def test_boxes_enclose_masks_and_classes_balanced(synth):
         assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max(), ys.max())
         w, h = meta.sizes[image_id]
         assert mask.shape == (h, w) and 64 <= w <= 128 and 64 <= h <= 128
-        assert 0.1 < mask.mean() < 0.7  # a large object on a visible background
+        assert 0.03 < mask.mean() < 0.3  # an object well inside a visible background
+
+
+def test_object_scale_sets_the_bird_size():
+    from fcam_nb.data.synthetic import render_object
+
+    def area(scale: float) -> float:
+        _, mask = render_object(np.random.default_rng(0), 1, 96, 96, object_scale=scale)
+        return float((mask > 0).mean())
+
+    # same random draws, every length scaled: area ~ scale^2 (up to rasterization)
+    assert area(0.5) / area(1.0) == pytest.approx(0.25, rel=0.1)
+    with pytest.raises(ValueError, match="object_scale"):
+        SyntheticConfig(object_scale=1.5)
 
 
 def test_round_trip_through_loader(synth):

@@ -9,6 +9,12 @@ colour is random. A classifier's
 CAM therefore peaks on the head - the small discriminative part - with weaker, positive evidence
 on the body and none on the background, while the object to localize is the whole bird.
 
+The bird spans about 2/3 of the image's short side (``object_scale`` 0.7; ~12% of the pixels): at
+this size a 16x16 CAM (4 px cells) is as blurry relative to the object as CUB's 28x28 CAMs are,
+and it spills onto the background or stays on the head. With ``object_scale`` 1 the bird fills
+the image, any blob on it has IoU >= 0.5 with its box and the CAM baselines look far better than
+they are (MaxBoxAcc 86-91 vs 46-61 at 0.7, same classifier recipe).
+
 Why the texture: with a class-agnostic body, the classifier's linear weights on body features
 stay at their random initialization, the body's CAM can fall below the background's, and the
 "lowest n% of the CAM" background seeds then land on the object (measured: ~20% of them).
@@ -53,6 +59,7 @@ class SyntheticConfig:
     clutter_noise: float = 22.0
     mark_prob: float = 1.0
     texture_frequency: float = 7.0  # stripe periods per image side
+    object_scale: float = 0.7  # bird size relative to the image's short side (1: fills it)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -60,6 +67,9 @@ class SyntheticConfig:
             raise ValueError(f"num_classes must be in [2, {2 * len(MARKS)}], got {self.num_classes}")
         if not 32 <= self.min_size <= self.max_size:
             raise ValueError("need 32 <= min_size <= max_size")
+        if not 0.3 <= self.object_scale <= 1.0:
+            raise ValueError(f"object_scale must be in [0.3, 1] (1: the bird fills the image), "
+                             f"got {self.object_scale}")
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
@@ -132,6 +142,7 @@ def render_object(
     clutter_noise: float = 22.0,
     mark_prob: float = 1.0,
     texture_frequency: float = 7.0,
+    object_scale: float = 0.7,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw the bird of class ``label`` on clutter in a w x h image.
 
@@ -140,9 +151,9 @@ def render_object(
     """
     m = min(w, h)
     img = _clutter(rng, h, w, clutter_noise)
-    a = rng.uniform(0.30, 0.38) * m  # body semi-major axis
-    b = rng.uniform(0.18, 0.24) * m
-    r = rng.uniform(0.14, 0.17) * m  # head radius
+    a = rng.uniform(0.30, 0.38) * m * object_scale  # body semi-major axis
+    b = rng.uniform(0.18, 0.24) * m * object_scale
+    r = rng.uniform(0.14, 0.17) * m * object_scale  # head radius
     angle = rng.uniform(0, 2 * np.pi)
     ux, uy = np.cos(angle), np.sin(angle)
     reach = a + 1.6 * r
@@ -200,7 +211,7 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
         w = int(rng.integers(cfg.min_size, cfg.max_size + 1))
         h = int(rng.integers(cfg.min_size, cfg.max_size + 1))
         image, mask = render_object(rng, label, w, h, cfg.texture_amplitude, cfg.clutter_noise,
-                                    cfg.mark_prob, cfg.texture_frequency)
+                                    cfg.mark_prob, cfg.texture_frequency, cfg.object_scale)
         rel = f"{split}/{label}/{i:05d}.png"
         mask_rel = f"{split}/{label}/{i:05d}.png"
         ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"
