@@ -8,13 +8,16 @@ absolute size constraint, each switchable (the ablation). Both stages:
   come from a generator seeded with ``(seed, stage, e)``, so a resumed run is identical;
 * select the model on the validation split by the localization metric (MaxBoxAcc, or PxAP when
   the split has masks only) and keep ``*_best.pt``;
-* write ``*_last.pt`` atomically after every epoch and resume from it;
+* write ``*_last.pt`` atomically after every epoch and resume from it; each checkpoint records a
+  fingerprint of its settings and data (``run_fingerprint``), and a checkpoint with another
+  fingerprint is refused with an error instead of being silently resumed or reused;
 * show tqdm progress, run under DDP when launched by ``torchrun`` and use bf16 autocast on CUDA.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -126,6 +129,48 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+_UNTRACKED = ("out_dir", "progress", "device", "amp")  # where and how a run executes, not what
+_UNTRACKED_DATA = ("data_root", "metadata_root", "mask_root", "mask_metadata_root", "cache",
+                   "workers")  # paths: their content is hashed instead
+
+
+def run_fingerprint(cfg: RunConfig, stage: int) -> str:
+    """16 hex digits naming what a stage's checkpoints are trained on.
+
+    Hashes the settings (stage 1's for stage 1; stage 1's and 2's for stage 2; not paths, device,
+    progress bars or epoch counts, so a run can move or be extended), the train/val metadata files
+    and, for the synthetic set, the generator's ``config.json`` beside the images folder.
+    """
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, got {stage}")
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in _UNTRACKED}
+    settings["data"] = {k: v for k, v in settings["data"].items() if k not in _UNTRACKED_DATA}
+    settings["stage1"].pop("epochs")
+    settings["stage2"].pop("epochs")
+    if stage == 1:
+        del settings["stage2"]
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    files = [Path(cfg.data.data_root).parent / "config.json"]
+    for split in ("train", "val"):
+        files += sorted((Path(cfg.data.metadata_root) / split).glob("*.txt"))
+    for path in files:
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _load_checked(path: Path, device: torch.device, fingerprint: str) -> dict:
+    """A checkpoint, refused when it was trained with other settings or data."""
+    state = checkpoint.load(path, device)
+    saved = state.get("fingerprint")
+    if saved is not None and saved != fingerprint:
+        raise ValueError(
+            f"{path} was trained with other settings or data (fingerprint {saved}, this run "
+            f"{fingerprint}); delete it or choose another out_dir"
+        )
+    return state
+
+
 def _generator(seed: int, stage: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + stage * 10_007 + epoch)
 
@@ -169,8 +214,8 @@ def _log(path: Path, record: dict) -> None:
             f.write(json.dumps(record) + "\n")
 
 
-def _resume(path: Path, device: torch.device) -> dict | None:
-    return checkpoint.load(path, device) if path.is_file() else None
+def _resume(path: Path, device: torch.device, fingerprint: str) -> dict | None:
+    return _load_checked(path, device, fingerprint) if path.is_file() else None
 
 
 def _base_lrs(opt: torch.optim.Optimizer) -> list[float]:
@@ -198,7 +243,8 @@ def _validate(cfg: RunConfig, predictor, dataset: WSOLDataset, batch_size: int,
 
 
 def _save_epoch(cfg: RunConfig, name: str, weights: dict, extra: dict, epoch: int, val: dict,
-                best: float, history: list[dict], key: float, ties_to_later: bool) -> float:
+                best: float, history: list[dict], key: float, ties_to_later: bool,
+                fingerprint: str) -> float:
     """Rank 0 writes ``<name>_best.pt`` when the validation key improves (ties: keep the later
     epoch if ``ties_to_later``) and ``<name>_last.pt`` always; returns the best key."""
     out = Path(cfg.out_dir)
@@ -206,9 +252,11 @@ def _save_epoch(cfg: RunConfig, name: str, weights: dict, extra: dict, epoch: in
         if key > best or (ties_to_later and key == best):
             best = key
             checkpoint.save_atomic({**weights, "epoch": epoch, "metrics": val,
-                                    "config": cfg.to_dict()}, out / f"{name}_best.pt")
+                                    "config": cfg.to_dict(), "fingerprint": fingerprint},
+                                   out / f"{name}_best.pt")
         checkpoint.save_atomic({**weights, **extra, "epoch": epoch, "best": best,
-                                "history": history}, out / f"{name}_last.pt")
+                                "history": history, "fingerprint": fingerprint},
+                               out / f"{name}_last.pt")
     distributed.barrier()
     return best
 
@@ -239,7 +287,8 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
     opt = torch.optim.SGD(_param_groups(model, s1, cfg.weights is not None), lr=s1.lr,
                           momentum=s1.momentum, weight_decay=s1.weight_decay)
     start, best, history = 0, -1.0, []
-    state = _resume(out / "stage1_last.pt", device)
+    fingerprint = run_fingerprint(cfg, 1)
+    state = _resume(out / "stage1_last.pt", device, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -272,7 +321,8 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
         _log(out / "log.jsonl", record)
         best = _save_epoch(cfg, "stage1", {"model": model.state_dict()},
                            {"optimizer": opt.state_dict()}, epoch, val, best, history,
-                           _selection_key(val, s1.select_by), ties_to_later=True)
+                           _selection_key(val, s1.select_by), ties_to_later=True,
+                           fingerprint=fingerprint)
     return load_classifier(cfg)
 
 
@@ -280,7 +330,7 @@ def load_classifier(cfg: RunConfig, which: str = "best") -> WSOLClassifier:
     """The stage-1 classifier saved in ``cfg.out_dir`` (``best`` or ``last``), in eval mode."""
     device = cfg.torch_device()
     model = build_classifier(cfg.backbone, cfg.data.num_classes).to(device)
-    state = checkpoint.load(Path(cfg.out_dir) / f"stage1_{which}.pt", device)
+    state = _load_checked(Path(cfg.out_dir) / f"stage1_{which}.pt", device, run_fingerprint(cfg, 1))
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -339,7 +389,8 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None,
                           weight_decay=s2.weight_decay)
     size_loss = SizeConstraint(weight=s2.size_weight) if s2.use_size else None
     start, best, history = 0, -1.0, []
-    state = _resume(out / f"{tag}_last.pt", device)
+    fingerprint = run_fingerprint(cfg, 2)
+    state = _resume(out / f"{tag}_last.pt", device, fingerprint)
     if state is not None:
         model.decoder.load_state_dict(state["decoder"])
         opt.load_state_dict(state["optimizer"])
@@ -385,7 +436,8 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None,
         size_state = size_loss.state_dict() if size_loss is not None else None
         best = _save_epoch(cfg, tag, {"decoder": model.decoder.state_dict()},
                            {"optimizer": opt.state_dict(), "size": size_state}, epoch, val, best,
-                           history, _selection_key(val), ties_to_later=False)
+                           history, _selection_key(val), ties_to_later=False,
+                           fingerprint=fingerprint)
     return load_fcam(cfg, classifier, tag)
 
 
@@ -394,7 +446,8 @@ def load_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None, tag: str
     """The F-CAM model saved under ``tag`` in ``cfg.out_dir``, in eval mode."""
     classifier = classifier if classifier is not None else load_classifier(cfg)
     model = build_fcam(cfg, classifier)
-    state = checkpoint.load(Path(cfg.out_dir) / f"{tag}_{which}.pt", cfg.torch_device())
+    state = _load_checked(Path(cfg.out_dir) / f"{tag}_{which}.pt", cfg.torch_device(),
+                          run_fingerprint(cfg, 2))
     model.decoder.load_state_dict(state["decoder"])
     return model.eval()
 

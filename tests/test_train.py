@@ -11,13 +11,20 @@ import torch.multiprocessing as mp
 from fcam_nb.checkpoint import load, save_atomic
 from fcam_nb.data import SyntheticConfig
 from fcam_nb.presets import synthetic_run
-from fcam_nb.train import read_history, stage2_losses, train_classifier, train_fcam
+from fcam_nb.train import (
+    load_classifier,
+    read_history,
+    run_fingerprint,
+    stage2_losses,
+    train_classifier,
+    train_fcam,
+)
 
 TINY = SyntheticConfig(n_train=24, n_val=8, n_test=8, seed=1)
 
 
-def _cfg(data, out, **kw):
-    cfg = synthetic_run(data, out, TINY, **kw)
+def _cfg(data, out, synthetic=TINY, **kw):
+    cfg = synthetic_run(data, out, synthetic, **kw)
     cfg.stage1.epochs, cfg.stage1.batch_size = 2, 8
     cfg.stage2.epochs, cfg.stage2.batch_size = 2, 8
     cfg.eval_step, cfg.progress = 0.05, False
@@ -66,6 +73,34 @@ def test_resume_gives_identical_results(data, tmp_path):
     dec = load(tmp_path / "part" / "stage2_last.pt")["decoder"]
     for k, v in ref_dec.items():
         torch.testing.assert_close(dec[k], v, rtol=0, atol=0)
+
+
+def test_fingerprint_tracks_settings_and_data_not_paths(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "a")
+    moved = _cfg(data, tmp_path / "b")  # another folder, longer, without progress bars
+    moved.stage1.epochs, moved.stage2.epochs, moved.progress = 5, 7, True
+    assert run_fingerprint(moved, 1) == run_fingerprint(cfg, 1)
+    assert run_fingerprint(moved, 2) == run_fingerprint(cfg, 2)
+    other_seeds = _cfg(data, tmp_path / "a", n_bg=0.5)
+    assert run_fingerprint(other_seeds, 1) == run_fingerprint(cfg, 1)  # stage 2 only
+    assert run_fingerprint(other_seeds, 2) != run_fingerprint(cfg, 2)
+    other_data = _cfg(tmp_path / "data2", tmp_path / "a",
+                      SyntheticConfig(n_train=24, n_val=8, n_test=8, seed=1, object_scale=0.9))
+    assert run_fingerprint(other_data, 1) != run_fingerprint(cfg, 1)
+
+
+def test_checkpoint_of_other_settings_or_data_is_refused(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "run")
+    clf = train_classifier(cfg)
+    train_fcam(cfg, clf)
+    with pytest.raises(ValueError, match="stage2_last.pt was trained with other settings"):
+        train_fcam(_cfg(data, tmp_path / "run", n_bg=0.5), clf)
+    other_data = _cfg(tmp_path / "data2", tmp_path / "run",
+                      SyntheticConfig(n_train=24, n_val=8, n_test=8, seed=1, object_scale=0.9))
+    with pytest.raises(ValueError, match="stage1_last.pt was trained with other settings"):
+        train_classifier(other_data)
+    with pytest.raises(ValueError, match="stage1_best.pt was trained with other settings"):
+        load_classifier(other_data)
 
 
 def test_stage2_loss_switches(data, tmp_path):
