@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(cfg.out_dir)
     t0 = time.time()
     classifier = train_classifier(cfg)
-    model = train_fcam(cfg, classifier)
+    model = train_fcam(cfg, classifier, tag=f"fcam_{args.method}")  # one per method
     test = cfg.data.dataset("test", train=False)
     device = cfg.torch_device()
 

@@ -1,0 +1,74 @@
+"""Evaluation loop: GT-perfect maps score 100, blank maps score low, bad batches are named."""
+
+import pytest
+import torch
+
+from fcam_nb.evaluate import cam_predictor, evaluate, fcam_predictor
+from fcam_nb.models import FCAM, build_classifier, build_decoder
+
+SIZE = 32
+
+
+def _batches(n_batches: int = 2, b: int = 3):
+    """Rectangles as objects: masks in {0, 1, 255 (1-px ignore band)} and their boxes."""
+    out = []
+    g = torch.Generator().manual_seed(0)
+    for _ in range(n_batches):
+        masks = torch.zeros(b, SIZE, SIZE, dtype=torch.uint8)
+        boxes = []
+        for i in range(b):
+            x0, y0 = (int(v) for v in torch.randint(0, 12, (2,), generator=g))
+            x1, y1 = x0 + 10 + i, y0 + 12
+            masks[i, y0 : y1 + 1, x0 : x1 + 1] = 1
+            masks[i, y0 - 1 if y0 else y0, x0 : x1 + 1] = 255
+            boxes.append(torch.tensor([[x0, y0, x1, y1]]))
+        out.append({"image": torch.rand(b, 3, SIZE, SIZE, generator=g),
+                    "label": torch.arange(b) % 2, "mask": masks, "boxes": boxes})
+    return out
+
+
+def _from_masks(batches):
+    """A predictor that answers each batch with its GT masks (and confident right logits)."""
+    it = iter(batches)
+
+    def predict(inputs, labels):
+        maps = (next(it)["mask"] == 1).float()
+        return maps, torch.nn.functional.one_hot(labels, 5).float()
+
+    return predict
+
+
+def test_perfect_maps_score_100():
+    batches = _batches()
+    out = evaluate(_from_masks(batches), batches, SIZE, step=0.01)
+    for k in ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "top5_loc", "cls_acc"):
+        assert out[k] == pytest.approx(100.0), k
+
+
+def test_blank_maps_cannot_localize():
+    batches = _batches()
+
+    def blank(inputs, labels):
+        return torch.zeros(inputs.shape[0], SIZE, SIZE), torch.zeros(inputs.shape[0], 5)
+
+    out = evaluate(blank, batches, SIZE, step=0.01, keep_maps=True)
+    assert out["max_box_acc"] < 50 and out["pxap"] < 50
+    assert out["maps"].shape == (6, SIZE, SIZE)
+
+
+def test_bad_batches_are_named():
+    with pytest.raises(ValueError, match="must be 16x16, got 32"):
+        evaluate(_from_masks(_batches()), _batches(), 16)
+    with pytest.raises(ValueError, match="no batch"):
+        evaluate(_from_masks([]), [], SIZE)
+
+
+def test_predictors_give_full_resolution_maps_in_unit_range():
+    torch.manual_seed(0)
+    clf = build_classifier("tiny", 2).eval()
+    x, y = torch.randn(2, 3, SIZE, SIZE), torch.tensor([0, 1])
+    for predict in (cam_predictor(clf, "cam"),
+                    fcam_predictor(FCAM(clf, build_decoder("tiny", clf.encoder)).eval())):
+        maps, logits = predict(x, y)
+        assert maps.shape == (2, SIZE, SIZE) and logits.shape == (2, 2)
+        assert 0 <= float(maps.min()) and float(maps.max()) <= 1
