@@ -1,0 +1,64 @@
+"""Plotting helpers: the protocol's box, per-image IoU, colour codes, figure assembly."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from fcam_nb.viz import (  # noqa: E402
+    iou_per_image,
+    mask_errors,
+    overlay,
+    predicted_box,
+    regions_overlay,
+    show_localization,
+    to_rgb_uint8,
+)
+
+
+def _rect_map(x0=4, y0=6, x1=13, y1=9, size=20):
+    m = np.zeros((size, size), np.float32)
+    m[y0 : y1 + 1, x0 : x1 + 1] = 1.0
+    return m
+
+
+def test_predicted_box_and_iou_follow_the_protocol():
+    m = _rect_map()
+    m[0, 0] = 0.9  # a smaller blob: the largest contour wins
+    # wsolevaluation's [x, y, x + w, y + h] from boundingRect: one pixel past the blob
+    assert predicted_box(m, 0.5).tolist() == [4, 6, 14, 10]
+    maps = np.stack([_rect_map(), np.zeros((20, 20), np.float32)])
+    ious = iou_per_image(maps, [np.array([[4, 6, 14, 10]]), np.array([[4, 6, 13, 9]])], 0.5)
+    assert ious[0] == pytest.approx(1.0)
+    assert ious[1] < 0.1  # nothing above tau: the [0, 0, 0, 0] box
+
+
+def test_colour_codes():
+    gt = np.array([[1, 1, 0, 255]], np.uint8)
+    score = np.array([[0.9, 0.1, 0.9, 0.9]], np.float32)
+    out = mask_errors(score, gt, 0.5)
+    assert out[0].tolist() == [[0, 200, 0], [0, 80, 255], [220, 0, 0], [128, 128, 128]]
+    image = torch.zeros(3, 1, 4)
+    painted = regions_overlay(image, np.array([[1, 0, 0, 0]]), np.array([[0, 1, 0, 0]]),
+                              seeds=np.array([[-255, -255, 1, 0]]))
+    assert painted[0].tolist() == [[127, 0, 0], [0, 0, 127], [255, 255, 0], [0, 255, 255]]
+
+
+def test_images_and_overlays_are_uint8_rgb():
+    img = torch.rand(3, 8, 10)
+    rgb = to_rgb_uint8(img)
+    assert rgb.shape == (8, 10, 3) and rgb.dtype == np.uint8
+    assert to_rgb_uint8(rgb) is rgb
+    assert overlay(img, np.random.default_rng(0).random((8, 10))).shape == (8, 10, 3)
+
+
+def test_show_localization_builds_one_row_per_image():
+    images = [torch.rand(3, 20, 20) for _ in range(2)]
+    maps = [np.stack([_rect_map(), _rect_map()])] * 2
+    masks = [torch.from_numpy(_rect_map().astype(np.uint8)) for _ in range(2)]
+    fig = show_localization(images, maps, ["A", "B"], gt_boxes=[[[4, 6, 13, 9]]] * 2, tau=0.5,
+                            masks=masks)
+    assert len(fig.axes) == 2 * 5  # image + (map, errors) per method
