@@ -21,8 +21,8 @@ def synthetic_run(
     Scaled from the paper's 224 px settings: sigma_xy 28.6 (100 at 224),
     the CRF on 16x16 maps (``crf_scale`` 0.25 with area pooling, N = 256) to keep the exact
     O(N^2) CPU product cheap, and its weight raised to 1e-4 so the term has about the paper's
-    magnitude relative to the partial CE (-0.23 vs 0.02-0.05 here). Erosion 15 and n- 0.6 were chosen
-    on the validation split: the 16x16 CAM's Otsu region overshoots the bird (40% of it on the
+    magnitude relative to the partial CE (-0.23 vs 0.02-0.05 here). Erosion 15 and n- 0.6 rest on
+    validation-split measurements: the 16x16 CAM's Otsu region overshoots the bird (40% of it on the
     background after a 3x3 erosion, 10% after 15x15). See README, "Synthetic profile".
     """
     synthetic = synthetic or SyntheticConfig(seed=seed)
