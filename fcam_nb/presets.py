@@ -48,7 +48,7 @@ def synthetic_run(
         data=data,
         out_dir=str(out_dir),
         backbone="tiny",
-        stage1=Stage1Config(epochs=16, lr=0.05, batch_size=32, select_by="cls"),
+        stage1=Stage1Config(epochs=16, lr=0.05, batch_size=32),
         stage2=stage2,
         seed=seed,
         device="cpu",

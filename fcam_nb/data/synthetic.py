@@ -14,7 +14,7 @@ this size a 16x16 CAM (4 px cells) has about 10 cells along the bird - the order
 CAMs (8 px cells) along a bird - and it spills onto the background or stays on the head. With
 ``object_scale`` 1 the bird fills the image, any blob on it has IoU >= 0.5 with its box and the
 CAM baselines look far better than they are (3-seed mean MaxBoxAcc of CAM, GradCAM++ and
-LayerCAM: 86-91 at 1, 49-50 at 0.7).
+LayerCAM: 86-91 at 1, 52-54 at 0.7).
 
 Why the texture: with a class-agnostic body, the classifier's linear weights on body features
 stay at their random initialization, the body's CAM can fall below the background's, and the
