@@ -21,7 +21,7 @@ import torch
 from fcam_nb.data import SyntheticConfig
 from fcam_nb.evaluate import cam_predictor, evaluate, fcam_predictor
 from fcam_nb.presets import synthetic_run
-from fcam_nb.train import _batches, train_classifier, train_fcam
+from fcam_nb.train import _batches, train_classifier, train_fcam, variant_tag
 
 METHODS = ("cam", "gradcampp", "layercam")
 ABLATION = {"SR": (False, False), "SR+CRF": (True, False), "SR+CRF+ASC": (True, True)}
@@ -49,7 +49,7 @@ def run_seed(seed: int, out: Path) -> dict:
         cfg_m = synthetic_run(data, runs, SyntheticConfig(seed=seed), cam_method=method,
                               seed=seed, use_crf=crf, use_size=size)
         cfg_m.progress = False
-        model = train_fcam(cfg_m, clf, tag=f"fcam_{method}")
+        model = train_fcam(cfg_m, clf, tag=variant_tag(method))
         rows[f"{method}+fcam"] = _test(cfg_m, fcam_predictor(model))
     for name, (crf, size) in ABLATION.items():
         if name == "SR+CRF+ASC":

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from fcam_nb.data import SyntheticConfig  # noqa: E402
 from fcam_nb.evaluate import cam_predictor, evaluate, fcam_predictor  # noqa: E402
 from fcam_nb.presets import paper_run, synthetic_run  # noqa: E402
-from fcam_nb.train import _batches, train_classifier, train_fcam  # noqa: E402
+from fcam_nb.train import _batches, train_classifier, train_fcam, variant_tag  # noqa: E402
 from fcam_nb.viz import show_localization  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(cfg.out_dir)
     t0 = time.time()
     classifier = train_classifier(cfg)
-    model = train_fcam(cfg, classifier, tag=f"fcam_{args.method}")  # one per method
+    model = train_fcam(cfg, classifier, tag=variant_tag(args.method))  # one per method
     test = cfg.data.dataset("test", train=False)
     device = cfg.torch_device()
 

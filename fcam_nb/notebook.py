@@ -19,7 +19,7 @@ from fcam_nb.data import SyntheticConfig
 from fcam_nb.evaluate import cam_predictor, evaluate, fcam_predictor
 from fcam_nb.models import FCAM, WSOLClassifier
 from fcam_nb.presets import paper_run, synthetic_run
-from fcam_nb.train import RunConfig, _batches, train_classifier, train_fcam
+from fcam_nb.train import RunConfig, _batches, train_classifier, train_fcam, variant_tag
 
 ABLATION = {"SR": (False, False), "SR+CRF": (True, False), "SR+CRF+ASC": (True, True)}
 
@@ -70,10 +70,6 @@ def get_profile(name: str | None = None) -> Profile:
 def classifier(profile: Profile) -> WSOLClassifier:
     """Stage-1 classifier: loaded when trained already, else trained now."""
     return train_classifier(profile.config())
-
-
-def variant_tag(cam_method: str, use_crf: bool = True, use_size: bool = True) -> str:
-    return f"fcam_{cam_method}" + ("" if use_crf else "_nocrf") + ("" if use_size else "_nosize")
 
 
 def fcam(profile: Profile, cam_method: str = "cam", use_crf: bool = True, use_size: bool = True,

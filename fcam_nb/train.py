@@ -366,6 +366,11 @@ def stage2_losses(
     return terms
 
 
+def variant_tag(cam_method: str, use_crf: bool = True, use_size: bool = True) -> str:
+    """Checkpoint name of a stage-2 variant: ``fcam_<method>[_nocrf][_nosize]``."""
+    return f"fcam_{cam_method}" + ("" if use_crf else "_nocrf") + ("" if use_size else "_nosize")
+
+
 def build_fcam(cfg: RunConfig, classifier: WSOLClassifier) -> FCAM:
     torch.manual_seed(cfg.seed + 1)
     decoder = build_decoder(cfg.backbone, classifier.encoder)
