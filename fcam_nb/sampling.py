@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from fcam_nb.checks import check_maps
+
 IGNORE = -255
 
 
@@ -111,14 +113,21 @@ def seed_labels(
     erode_ksz: int = 11,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Seed label map from normalized CAMs (B, H, W) in [0, 1] -> int64 (B, H, W).
+    """Seed label map from normalized CAMs: steps 1-4 of the module docstring.
 
-    Values: 1 foreground seed, 0 background seed, ``IGNORE`` (-255) elsewhere.
+    Args:
+        cams: (B, H, W) in [0, 1] at the input resolution (fp32; no NaN / inf).
+        n_bg: fraction of lowest-CAM pixels forming the background region (n-).
+        n_fg_seeds / n_bg_seeds: pixels drawn per image and step in each region.
+        dilate_ksz: each seed pixel grows to a ksz x ksz square.
+        erode_ksz: erosion of the Otsu foreground region.
+        generator: CPU generator of the random draws (None: the global one).
+    Returns:
+        int64 (B, H, W): 1 foreground seed, 0 background seed, ``IGNORE`` (-255) elsewhere.
+    Example:
+        >>> seeds = seed_labels(cams, n_bg=0.6, erode_ksz=15, generator=torch.Generator().manual_seed(0))
     """
-    if cams.ndim != 3:
-        raise ValueError(f"cams must be (B, H, W), got {tuple(cams.shape)}")
-    if torch.isnan(cams).any():
-        raise ValueError("cams contain NaN")
+    check_maps(cams, "cams")
     flat = cams.flatten(1)
     constant = flat.max(dim=1).values == flat.min(dim=1).values
     fg = sample_pixels(foreground_region(cams, erode_ksz), n_fg_seeds, generator)

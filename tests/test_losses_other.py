@@ -1,9 +1,15 @@
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from fcam_nb.losses import SizeConstraint, extended_log_barrier, partial_cross_entropy
+from fcam_nb.losses import (
+    FCAMObjective,
+    SizeConstraint,
+    extended_log_barrier,
+    partial_cross_entropy,
+)
 from fcam_nb.sampling import IGNORE
 
 
@@ -57,3 +63,47 @@ def test_partial_ce_only_on_seeds():
     assert empty.item() == 0.0
     with pytest.raises(ValueError):
         partial_cross_entropy(logits, seeds[:, :1])
+
+
+def _stage2(**changes):
+    from fcam_nb.config import Stage2Config
+
+    return dataclasses.replace(Stage2Config(erode_ksz=3, crf_scale=0.5, crf_weight=1e-4), **changes)
+
+
+def test_objective_from_config_has_the_switched_on_terms():
+    assert list(FCAMObjective.from_config(_stage2()).terms) == ["pce", "crf", "asc"]
+    only_pce = FCAMObjective.from_config(_stage2(use_crf=False, use_asc=False))
+    assert list(only_pce.terms) == ["pce"]
+    logits = torch.randn(2, 2, 16, 16, requires_grad=True)
+    out = only_pce(logits, torch.rand(2, 16, 16), torch.rand(2, 3, 16, 16) * 255,
+                   torch.Generator().manual_seed(0))
+    assert set(out) == {"pce", "total"} and out["total"] is not None
+    out["total"].backward()
+    assert logits.grad is not None
+
+
+def test_objective_sums_the_active_terms_with_their_weights():
+    logits = torch.randn(2, 2, 16, 16)
+    cams, images = torch.rand(2, 16, 16), torch.rand(2, 3, 16, 16) * 255
+    full = FCAMObjective.from_config(_stage2(pce_weight=0.1))
+    out = full(logits, cams, images, torch.Generator().manual_seed(0))
+    seeds = full.seeds(cams, torch.Generator().manual_seed(0))
+    assert out["pce"].item() == pytest.approx(0.1 * partial_cross_entropy(logits, seeds).item())
+    assert out["total"].item() == pytest.approx(sum(out[k].item() for k in ("pce", "crf", "asc")))
+    full.terms["crf"].start_epoch = 2  # a term active from epoch 2 on
+    assert "crf" not in full(logits, cams, images, None, epoch=1)
+    assert "crf" in full(logits, cams, images, None, epoch=2)
+
+
+def test_barrier_t_survives_a_parent_state_dict():
+    objective = FCAMObjective.from_config(_stage2())
+    for _ in range(3):
+        objective.step_epoch()
+    state = objective.state_dict()
+    fresh = FCAMObjective.from_config(_stage2())
+    fresh.load_state_dict(state)
+    assert fresh.terms["asc"].t == pytest.approx(1.01**3)
+    parent = torch.nn.Module()
+    parent.objective = objective
+    assert any("_extra_state" in k for k in parent.state_dict())  # not lost when nested

@@ -87,7 +87,7 @@ def test_constant_cam_all_ignore_and_nan():
     assert (labels == IGNORE).all()
     with pytest.raises(ValueError, match="NaN"):
         seed_labels(torch.full((1, 8, 8), float("nan")))
-    with pytest.raises(ValueError, match="B, H, W"):
+    with pytest.raises(ValueError, match=r"\(B, h, w\)"):
         seed_labels(torch.zeros(8, 8))
 
 
@@ -99,3 +99,13 @@ def test_overlap_goes_to_ignore():
                          generator=torch.Generator().manual_seed(0))
     assert labels[0, 0, 0] == IGNORE or labels[0, 0, 0] == 1
     assert (labels == 1).sum() + (labels == 0).sum() <= 16
+
+
+def test_seed_labels_are_the_same_on_every_device(device):
+    """Sampling runs on the maps' device; the random keys come from the CPU generator, so the
+    seeds do not depend on where the maps live."""
+    cam = torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(2))
+    ref = seed_labels(cam, 0.4, 2, 2, 3, 5, torch.Generator().manual_seed(0))
+    got = seed_labels(cam.to(device), 0.4, 2, 2, 3, 5, torch.Generator().manual_seed(0))
+    assert got.device.type == device.type
+    torch.testing.assert_close(got.cpu(), ref, rtol=0, atol=0)

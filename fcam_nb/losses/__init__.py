@@ -1,12 +1,20 @@
-"""Stage-2 losses: partial CE on seeds, dense CRF (torch + Triton), size constraint (ELB)."""
+"""Stage-2 losses: partial CE on seeds, dense CRF (torch + Triton), size constraint (ELB), and
+the objective that samples the seeds and sums the active terms."""
 
+from fcam_nb.losses.base import LossTerm, TermInputs
 from fcam_nb.losses.crf import DenseCRFLoss, dense_crf_loss, dense_crf_loss_reference
-from fcam_nb.losses.partial_ce import partial_cross_entropy
+from fcam_nb.losses.objective import TERMS, FCAMObjective
+from fcam_nb.losses.partial_ce import PartialCELoss, partial_cross_entropy
 from fcam_nb.losses.size import SizeConstraint, extended_log_barrier
 
 __all__ = [
+    "TERMS",
     "DenseCRFLoss",
+    "FCAMObjective",
+    "LossTerm",
+    "PartialCELoss",
     "SizeConstraint",
+    "TermInputs",
     "dense_crf_loss",
     "dense_crf_loss_reference",
     "extended_log_barrier",

@@ -23,9 +23,9 @@ import os
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from fcam_nb.losses import crf_triton
+from fcam_nb.losses.base import LossTerm, TermInputs
 
 
 def crf_features(images: torch.Tensor, sigma_xy: float, sigma_rgb: float) -> torch.Tensor:
@@ -138,16 +138,29 @@ def dense_crf_loss_reference(images, probs, sigma_xy=100.0, sigma_rgb=15.0, weig
     return -weight * torch.einsum("bkn,bnm,bkm->", s, w, s) / b
 
 
-class DenseCRFLoss(nn.Module):
-    """Module form of ``dense_crf_loss`` (defaults: sxy 100, srgb 15, weight 2e-9)."""
+class DenseCRFLoss(LossTerm):
+    """The dense CRF term (defaults: sxy 100, srgb 15, weight 2e-9): ``module(images, probs)``
+    or, as a stage-2 term, ``module.term(inputs)``."""
+
+    name = "crf"
 
     def __init__(self, weight: float = 2e-9, sigma_xy: float = 100.0, sigma_rgb: float = 15.0,
                  scale_factor: float = 1.0, backend: str = "auto",
-                 map_mode: str = "bilinear") -> None:
-        super().__init__()
+                 map_mode: str = "bilinear", **activity) -> None:
+        super().__init__(**activity)
         self.weight, self.sigma_xy, self.sigma_rgb = weight, sigma_xy, sigma_rgb
         self.scale_factor, self.backend, self.map_mode = scale_factor, backend, map_mode
 
     def forward(self, images: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
         return dense_crf_loss(images, probs, self.sigma_xy, self.sigma_rgb, self.weight,
                               self.scale_factor, self.backend, self.map_mode)
+
+    def term(self, inputs: TermInputs) -> torch.Tensor:
+        return self(inputs.images_255, inputs.probs)
+
+    @classmethod
+    def from_config(cls, cfg) -> DenseCRFLoss | None:
+        if not cfg.use_crf:
+            return None
+        return cls(weight=cfg.crf_weight, sigma_xy=cfg.sigma_xy, sigma_rgb=cfg.sigma_rgb,
+                   scale_factor=cfg.crf_scale, map_mode=cfg.crf_map_mode)
