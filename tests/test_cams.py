@@ -248,7 +248,27 @@ def test_from_features_equals_the_full_path(model, images, name):
     if name == "smoothgradcampp":
         kw["generator"].manual_seed(0)
     shared = build_cam_method(name, model, **kw)
-    got = shared.from_features(images, feats[-1], model.head, TARGETS)
+    got = shared.from_features(images, feats[-1], model.pool_and_classify, TARGETS)
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     torch.testing.assert_close(shared.last_logits, full.last_logits, rtol=0, atol=0)
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", ["cam", "gradcam", "gradcampp", "xgradcam", "layercam"])
+def test_maps_on_each_device_match_the_cpu(model, images, name, device):
+    ref = build_cam_method(name, model)(images, TARGETS)
+    moved = build_classifier("tiny", num_classes=5).to(device).eval()
+    moved.load_state_dict(model.state_dict())
+    got = build_cam_method(name, moved).full_resolution(images.to(device), TARGETS.to(device))
+    assert got.device.type == device.type and got.shape == (3, 32, 32)
+    torch.testing.assert_close(got.cpu(), upsample_maps(ref, (32, 32)), rtol=1e-4, atol=1e-4)
+
+
+def test_base_class_combines_the_weights(model, images):
+    """A new method only gives weights: CAM's weights with the base's ReLU = ReLU(CAM)."""
+
+    class ReLUCAM(CAM):
+        relu = True
+
+    torch.testing.assert_close(ReLUCAM(model)(images, TARGETS),
+                               torch.relu(CAM(model)(images, TARGETS)), rtol=0, atol=0)

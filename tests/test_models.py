@@ -10,6 +10,7 @@ from fcam_nb.models import (
     count_parameters,
     decoder_parameter_table,
 )
+from fcam_nb.models.backbones import ENCODERS, WSOLEncoder, register_encoder
 
 
 def test_decoder_sizes_match_paper_within_10_percent():
@@ -23,17 +24,19 @@ def test_wsol_backbones_feature_maps(name, hw):
     clf = build_classifier(name, 10).eval()
     with torch.no_grad():
         feats, logits = clf.forward_features(torch.randn(1, 3, 224, 224))
-    assert feats[-1].shape[1:] == (clf.encoder.out_channels, hw, hw)
-    assert [f.shape[1] for f in feats[:-1]] == list(clf.encoder.skip_channels)
+    info = clf.encoder.feature_info
+    assert feats[-1].shape[1:] == (info.out_channels, hw, hw)
+    assert [f.shape[1] for f in feats[:-1]] == list(info.skip_channels)
     assert logits.shape == (1, 10)
-    model = FCAM(clf, build_decoder(name, clf.encoder))
+    assert isinstance(clf.encoder, WSOLEncoder)
+    model = FCAM(clf, build_decoder(clf.encoder))
     with torch.no_grad():
         assert model.localization_map(torch.randn(1, 3, 224, 224)).shape == (1, 224, 224)
 
 
 def test_tiny_backbone_and_fcam_freeze():
     clf = build_classifier("tiny", 4)
-    model = FCAM(clf, build_decoder("tiny", clf.encoder)).train()
+    model = FCAM(clf, build_decoder(clf.encoder)).train()
     assert not clf.training  # classifier stays in eval mode
     assert all(not p.requires_grad for p in clf.parameters())
     logits, seg = model(torch.randn(2, 3, 64, 64))
@@ -73,3 +76,39 @@ def test_bad_weights(tmp_path):
         build_encoder("resnet50", weights=str(tmp_path / "bad.pth"))
     with pytest.raises(ValueError, match="unknown backbone"):
         build_encoder("alexnet")
+
+
+def test_a_registered_encoder_gets_its_decoder_from_its_feature_info():
+    from torch import nn
+
+    from fcam_nb.models.backbones import FeatureInfo
+
+    @register_encoder("two_level_test")
+    class TwoLevel(nn.Module):
+        feature_info = FeatureInfo(skip_channels=(8,), out_channels=16, decoder_widths=(8, 4))
+
+        def __init__(self, weights=None):
+            super().__init__()
+            self.a = nn.Conv2d(3, 8, 3, padding=1)
+            self.b = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+
+        @property
+        def cam_layer(self):
+            return self.b
+
+        def forward(self, x):
+            s = self.a(x)
+            return [s, self.b(s)]
+
+    try:
+        clf = build_classifier("two_level_test", 3)
+        assert isinstance(clf.encoder, WSOLEncoder)
+        seg = FCAM(clf, build_decoder(clf.encoder))(torch.randn(2, 3, 16, 16))[1]
+        assert seg.shape == (2, 2, 16, 16)
+    finally:
+        del ENCODERS["two_level_test"]
+
+
+def test_cam_layer_is_not_saved_twice():
+    keys = build_classifier("tiny", 4).state_dict().keys()
+    assert not any("cam_layer" in k for k in keys) and any(k.startswith("encoder.stage4") for k in keys)

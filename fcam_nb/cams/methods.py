@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fcam_nb.checks import check_maps
+
 
 class _Hook:
     """Context manager capturing a module's output (kept in the autograd graph)."""
@@ -65,6 +67,7 @@ class CAMMethod:
 
     name = "base"
     needs_grad = True
+    relu = True  # ReLU on the combined map (all but CAM)
     single_forward = True  # the map needs only the target layer's activation and its gradient
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None) -> None:
@@ -109,14 +112,32 @@ class CAMMethod:
             acts, logits = self._forward(images.detach().requires_grad_(self.needs_grad))
             return self._finish(acts, logits, targets)
 
+    def weights(self, acts: torch.Tensor, grads: torch.Tensor | None, tgt: torch.Tensor
+                ) -> torch.Tensor:
+        """The method's channel weights: (B, C), or (B, C, h, w) for element-wise weights."""
+        raise NotImplementedError
+
+    def combine(self, weights: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
+        """``sum_k w_k A_k`` (B, h, w), then ReLU when ``self.relu``."""
+        if weights.ndim == 4:
+            maps = (weights * acts).sum(dim=1)
+        else:
+            maps = torch.einsum("bc,bchw->bhw", weights.to(acts.dtype), acts)
+        return torch.relu(maps) if self.relu else maps
+
     def _maps(self, acts: torch.Tensor, grads: torch.Tensor | None, tgt: torch.Tensor
               ) -> torch.Tensor:
-        """The method's map from the target layer's activations and gradients (B, h, w)."""
-        raise NotImplementedError
+        return self.combine(self.weights(acts, grads, tgt), acts)
 
     def __call__(self, images: torch.Tensor, targets: torch.Tensor | int | None = None) -> torch.Tensor:
         _check_inputs(images, targets)
         return self.compute(images, targets)
+
+    def full_resolution(self, images: torch.Tensor, targets: torch.Tensor | int | None = None
+                        ) -> torch.Tensor:
+        """Maps at the input size, min-max normalized per map: (B, H, W) in [0, 1] (what the
+        protocol evaluates and what the seeds are sampled from)."""
+        return upsample_maps(self(images, targets), images.shape[-2:])
 
     def compute(self, images: torch.Tensor, targets) -> torch.Tensor:
         found = self._activations(images, targets)
@@ -124,9 +145,9 @@ class CAMMethod:
             return self._maps(*found)
 
     def from_features(self, images: torch.Tensor, acts: torch.Tensor,
-                      head: Callable[[torch.Tensor], torch.Tensor], targets) -> torch.Tensor:
+                      classify: Callable[[torch.Tensor], torch.Tensor], targets) -> torch.Tensor:
         """Maps of ``images`` when their target-layer activation ``acts`` (B, C, h, w) is already
-        computed and ``head(acts)`` gives the logits: saves the forward pass (stage 2 shares the
+        computed and ``classify(acts)`` gives the logits: saves the forward pass (stage 2 shares the
         encoder's forward with the decoder). Same numbers as ``method(images, targets)``.
         Methods that need other forwards (noisy or masked inputs) run their full path."""
         if not self.single_forward:
@@ -134,7 +155,7 @@ class CAMMethod:
         _check_inputs(images, targets)
         with self._grad_context():
             a = acts.detach().requires_grad_(self.needs_grad)
-            found = self._finish(a, head(a), targets)
+            found = self._finish(a, classify(a), targets)
         with torch.no_grad():
             return self._maps(*found)
 
@@ -144,15 +165,15 @@ class CAM(CAMMethod):
 
     name = "cam"
     needs_grad = False
+    relu = False
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None,
                  fc_layer: nn.Linear | None = None) -> None:
         super().__init__(model, target_layer)
         self.fc = fc_layer if fc_layer is not None else model.fc
 
-    def _maps(self, acts, grads, tgt):
-        weights = self.fc.weight[tgt].to(acts.dtype)  # (B, C)
-        return torch.einsum("bc,bchw->bhw", weights, acts)
+    def weights(self, acts, grads, tgt):
+        return self.fc.weight[tgt]  # (B, C)
 
 
 class GradCAM(CAMMethod):
@@ -160,9 +181,8 @@ class GradCAM(CAMMethod):
 
     name = "gradcam"
 
-    def _maps(self, acts, grads, tgt):
-        weights = grads.mean(dim=(2, 3))
-        return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+    def weights(self, acts, grads, tgt):
+        return grads.mean(dim=(2, 3))
 
 
 def _gradcampp_weights(acts: torch.Tensor, g: torch.Tensor, g2: torch.Tensor,
@@ -180,9 +200,8 @@ class GradCAMpp(CAMMethod):
 
     name = "gradcampp"
 
-    def _maps(self, acts, g, tgt):
-        weights = _gradcampp_weights(acts, g, g * g, g * g * g)
-        return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+    def weights(self, acts, g, tgt):
+        return _gradcampp_weights(acts, g, g * g, g * g * g)
 
 
 class SmoothGradCAMpp(CAMMethod):
@@ -217,8 +236,7 @@ class SmoothGradCAMpp(CAMMethod):
             g1, g2, g3 = g1 + g, g2 + g * g, g3 + g * g * g
         self.last_logits = logits
         n = self.n_samples
-        weights = _gradcampp_weights(acts, g1 / n, g2 / n, g3 / n)
-        return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+        return self.combine(_gradcampp_weights(acts, g1 / n, g2 / n, g3 / n), acts)
 
 
 class XGradCAM(CAMMethod):
@@ -226,12 +244,11 @@ class XGradCAM(CAMMethod):
 
     name = "xgradcam"
 
-    def _maps(self, acts, grads, tgt):
+    def weights(self, acts, grads, tgt):
         norm = acts.sum(dim=(2, 3))
         num = (grads * acts).sum(dim=(2, 3))
-        weights = torch.where(norm != 0, num / torch.where(norm != 0, norm, torch.ones_like(norm)),
-                              torch.zeros_like(norm))
-        return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+        return torch.where(norm != 0, num / torch.where(norm != 0, norm, torch.ones_like(norm)),
+                           torch.zeros_like(norm))
 
 
 class LayerCAM(CAMMethod):
@@ -239,8 +256,8 @@ class LayerCAM(CAMMethod):
 
     name = "layercam"
 
-    def _maps(self, acts, grads, tgt):
-        return torch.relu((torch.relu(grads) * acts).sum(dim=1))
+    def weights(self, acts, grads, tgt):
+        return torch.relu(grads)  # (B, C, h, w)
 
 
 class ScoreCAM(CAMMethod):
@@ -273,8 +290,7 @@ class ScoreCAM(CAMMethod):
                 for s in range(0, c, self.batch_size):
                     m = masks[i, s : s + self.batch_size, None]  # (n, 1, H, W)
                     weights[i, s : s + self.batch_size] = self.model(images[i : i + 1] * m)[:, tgt[i]]
-            weights = (weights - base).softmax(dim=1)
-            return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+            return self.combine((weights - base).softmax(dim=1), acts)
 
 
 METHODS: dict[str, Callable[..., CAMMethod]] = {
@@ -284,22 +300,34 @@ BASELINES = ("cam", "gradcam", "gradcampp", "smoothgradcampp", "xgradcam", "laye
 
 
 def build_cam_method(name: str, model: nn.Module, **kwargs) -> CAMMethod:
-    """A CAM method by name (see ``METHODS``)."""
-    key = name.lower().replace("-", "").replace("_", "").replace("+", "p")
-    if key not in METHODS:
+    """A CAM method by name.
+
+    Args:
+        name: a key of ``METHODS`` (``cam``, ``gradcam``, ``gradcampp``, ``smoothgradcampp``,
+            ``xgradcam``, ``layercam``, ``scorecam``); case, ``-``, ``_`` and ``+`` are forgiven.
+        model: a classifier with ``cam_layer`` (and ``fc`` for CAM), e.g. ``WSOLClassifier``.
+        **kwargs: the method's own options (``n_samples``, ``sigma``, ``generator``...).
+    Returns:
+        A callable ``method(images, targets) -> (B, h, w)`` raw maps;
+        ``method.full_resolution(images, targets) -> (B, H, W)`` normalized to [0, 1].
+    Example:
+        >>> maps = build_cam_method("layercam", clf).full_resolution(images, labels)
+    """
+    def simple(text: str) -> str:
+        return text.lower().replace("-", "").replace("_", "").replace("+", "p")
+
+    found = [cls for key, cls in METHODS.items() if simple(key) == simple(name)]
+    if not found:
         raise ValueError(f"unknown CAM method {name!r}; choose from {sorted(METHODS)}")
-    return METHODS[key](model, **kwargs)
+    return found[0](model, **kwargs)
 
 
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     """Per-map min-max to [0, 1]: (B, h, w) -> (B, h, w); a constant map becomes zeros.
 
-    NaN maps raise ValueError.
+    NaN or inf maps raise ValueError.
     """
-    if maps.ndim != 3:
-        raise ValueError(f"maps must be (B, h, w), got {tuple(maps.shape)}")
-    if torch.isnan(maps).any():
-        raise ValueError("CAM maps contain NaN")
+    check_maps(maps, "CAM maps")
     flat = maps.flatten(1)
     lo = flat.min(dim=1, keepdim=True)[0]
     span = flat.max(dim=1, keepdim=True)[0] - lo

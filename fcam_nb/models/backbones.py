@@ -1,9 +1,11 @@
 """WSOL encoders (Choe et al., CVPR 2020) and a tiny CPU encoder.
 
-Every encoder returns a list of feature maps from shallow to deep; the last one is the CAM layer
-(~28x28 at 224 input for the WSOL nets, stride 8 for the tiny net) and the others are the skips
-of the F-CAM decoder. ``skip_channels`` / ``out_channels`` describe them and ``cam_layer`` is the
-module whose output is the last feature map (what CAM methods hook).
+Every encoder follows ``WSOLEncoder``: ``forward`` returns a list of feature maps from shallow to
+deep; the last one is the CAM layer (~28x28 at 224 input for the WSOL nets, stride 4 for the
+tiny net: 16x16 at 64 input) and the others are the skips of the F-CAM decoder. The encoder
+describes itself in ``feature_info`` (skip and output channels, and the F-CAM decoder that fits
+it, as timm's ``feature_info``), and ``cam_layer`` is the module whose output is the last feature
+map (what CAM methods hook). ``@register_encoder(name)`` makes a new one buildable by name.
 
 Weights: ``weights=None`` (random, offline), ``"imagenet"`` (torchvision's weights API, needs the
 internet, e.g. on Colab) or a path to a local state dict with torchvision's key names.
@@ -12,7 +14,10 @@ internet, e.g. on Colab) or a path to a local state dict with torchvision's key 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +26,49 @@ from torchvision import models as tvm
 from torchvision.models.inception import InceptionB
 
 WeightsArg = str | os.PathLike | None
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """What an encoder gives the F-CAM decoder.
+
+    skip_channels: channels of the skip features, shallow -> deep; out_channels: channels of the
+    CAM layer (the last feature); decoder_widths: output channels of the decoder blocks, deep ->
+    shallow; decoder_center: two extra conv-BN-ReLU at the deepest width before the blocks;
+    paper_decoder_params: the decoder size the paper reports for this backbone (None: not in it).
+    """
+
+    skip_channels: tuple[int, ...]
+    out_channels: int
+    decoder_widths: tuple[int, ...]
+    decoder_center: bool = False
+    paper_decoder_params: float | None = None
+
+
+@runtime_checkable
+class WSOLEncoder(Protocol):
+    """The encoder contract: ``encoder(x)`` (B, 3, H, W) -> features, shallow to deep, the last
+    (B, feature_info.out_channels, h, w) produced by ``cam_layer``."""
+
+    feature_info: FeatureInfo
+
+    @property
+    def cam_layer(self) -> nn.Module: ...
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]: ...
+
+
+ENCODERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_encoder(name: str) -> Callable:
+    """Class decorator: make an encoder buildable by ``build_encoder(name)``."""
+
+    def add(cls):
+        ENCODERS[name] = cls
+        return cls
+
+    return add
 
 
 def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -56,14 +104,15 @@ def _resolve_state(weights: WeightsArg, tv_weights) -> tuple[dict | None, str]:
     return state, str(path)
 
 
+@register_encoder("resnet50")
 class ResNet50Encoder(nn.Module):
     """WSOL ResNet50: layer3 and layer4 with stride 1 -> 2048 x 28 x 28 at 224 input.
 
     Skips: 64@/2, 256@/4, 512@/8, 1024@/8.
     """
 
-    skip_channels = (64, 256, 512, 1024)
-    out_channels = 2048
+    feature_info = FeatureInfo((64, 256, 512, 1024), 2048, (256, 128, 64, 32, 16),
+                               paper_decoder_params=9.0e6)
 
     def __init__(self, weights: WeightsArg = None) -> None:
         super().__init__()
@@ -82,7 +131,10 @@ class ResNet50Encoder(nn.Module):
             net.layer3,
             net.layer4,
         )
-        self.cam_layer = self.layer4
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.layer4
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         s1 = self.stem(x)
@@ -92,14 +144,16 @@ class ResNet50Encoder(nn.Module):
         return [s1, s2, s3, s4, self.layer4(s4)]
 
 
+@register_encoder("vgg16")
 class VGG16Encoder(nn.Module):
     """WSOL VGG16: no pool4 / pool5, plus conv6 (3x3, 512 -> 1024) + ReLU -> 1024 x 28 x 28.
 
-    Skips: 128@/2, 256@/4, 512@/8 (conv4_3), 512@/8 (conv5_3).
+    Skips: 128@/2, 256@/4, 512@/8 (conv4_3), 512@/8 (conv5_3). The decoder has a centre block,
+    as in the segmentation-models U-Net that F-CAM builds on.
     """
 
-    skip_channels = (128, 256, 512, 512)
-    out_channels = 1024
+    feature_info = FeatureInfo((128, 256, 512, 512), 1024, (256, 128, 64, 32, 16),
+                               decoder_center=True, paper_decoder_params=23.1e6)
 
     def __init__(self, weights: WeightsArg = None) -> None:
         super().__init__()
@@ -114,7 +168,10 @@ class VGG16Encoder(nn.Module):
         self.block4 = f[16:23]  # pool3, conv4_x -> 512@/8 (pool4 = f[23] removed)
         self.block5 = f[24:30]  # conv5_x -> 512@/8 (pool5 = f[30] removed)
         self.conv6 = nn.Sequential(nn.Conv2d(512, 1024, 3, padding=1), nn.ReLU(inplace=True))
-        self.cam_layer = self.conv6
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.conv6
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         s2 = self.block2(self.block1(x))
@@ -146,15 +203,16 @@ class _InceptionBStride1(InceptionB):
         return [branch3x3, dbl, F.max_pool2d(x, kernel_size=3, stride=1, padding=1)]
 
 
+@register_encoder("inceptionv3")
 class InceptionV3Encoder(nn.Module):
     """WSOL InceptionV3 up to Mixed_6e (Mixed_6a stride 1) + 2 x [Dropout, Conv3x3, ReLU] -> 1024.
 
-    Choe et al.'s padding changes (Conv2d_1a and Conv2d_4a padding 1, ceil-mode pools) give
-    1024 x 27 x 27 at 224 input. Skips: 64@110, 192@55, 288@27, 768@27.
+    With these padding changes (Conv2d_1a and Conv2d_4a padding 1, ceil-mode pools) the CAM layer
+    is 1024 x 27 x 27 at 224 input. Skips: 64@110, 192@55, 288@27, 768@27.
     """
 
-    skip_channels = (64, 192, 288, 768)
-    out_channels = 1024
+    feature_info = FeatureInfo((64, 192, 288, 768), 1024, (256, 128, 64, 32, 16),
+                               paper_decoder_params=5.7e6)
 
     def __init__(self, weights: WeightsArg = None) -> None:
         super().__init__()
@@ -172,7 +230,7 @@ class InceptionV3Encoder(nn.Module):
         self.stage4 = nn.Sequential(
             _InceptionBStride1(net.Mixed_6a), net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e
         )
-        self.head = nn.Sequential(
+        self.cam_convs = nn.Sequential(
             nn.Dropout(0.5),
             nn.Conv2d(768, 1024, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -180,14 +238,17 @@ class InceptionV3Encoder(nn.Module):
             nn.Conv2d(1024, 1024, 3, padding=1),
             nn.ReLU(inplace=True),
         )
-        self.cam_layer = self.head
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.cam_convs
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         s1 = self.stage1(x)
         s2 = self.stage2(s1)
         s3 = self.stage3(s2)
         s4 = self.stage4(s3)
-        return [s1, s2, s3, s4, self.head(s4)]
+        return [s1, s2, s3, s4, self.cam_convs(s4)]
 
 
 def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -197,6 +258,7 @@ def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
     )
 
 
+@register_encoder("tiny")
 class TinyEncoder(nn.Module):
     """Small CPU encoder: 4 stages of 2 x [Conv3x3, BN, ReLU], max-pools between the first 3.
 
@@ -209,16 +271,18 @@ class TinyEncoder(nn.Module):
     def __init__(self, width: int = 16, weights: WeightsArg = None) -> None:
         super().__init__()
         w = width
-        self.skip_channels = (w, 2 * w, 4 * w)
-        self.out_channels = 8 * w
+        self.feature_info = FeatureInfo((w, 2 * w, 4 * w), 8 * w, (2 * w, w, w // 2))
         self.stage1 = nn.Sequential(conv_bn_relu(3, w), conv_bn_relu(w, w))
         self.stage2 = nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(w, 2 * w), conv_bn_relu(2 * w, 2 * w))
         self.stage3 = nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(2 * w, 4 * w), conv_bn_relu(4 * w, 4 * w))
         self.stage4 = nn.Sequential(conv_bn_relu(4 * w, 8 * w), conv_bn_relu(8 * w, 8 * w))
-        self.cam_layer = self.stage4
         if weights is not None:
             state, source = _resolve_state(weights, None)
             load_state_dict_into(self, state, source)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.stage4
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         s1 = self.stage1(x)
@@ -227,16 +291,18 @@ class TinyEncoder(nn.Module):
         return [s1, s2, s3, self.stage4(s3)]
 
 
-ENCODERS = {
-    "resnet50": ResNet50Encoder,
-    "vgg16": VGG16Encoder,
-    "inceptionv3": InceptionV3Encoder,
-    "tiny": TinyEncoder,
-}
+def build_encoder(name: str, weights: WeightsArg = None) -> WSOLEncoder:
+    """Encoder by name (``ENCODERS``: ``resnet50``, ``vgg16``, ``inceptionv3``, ``tiny``).
 
-
-def build_encoder(name: str, weights: WeightsArg = None) -> nn.Module:
-    """Encoder by name: ``resnet50``, ``vgg16``, ``inceptionv3`` or ``tiny``."""
+    Args:
+        name: a registered encoder name (case-insensitive).
+        weights: None (random init, offline), ``"imagenet"`` (torchvision's weights API, needs
+            the internet) or the path of a local state dict with torchvision's key names.
+    Example:
+        >>> enc = build_encoder("resnet50")
+        >>> [f.shape[1] for f in enc(torch.zeros(1, 3, 224, 224))][-1]
+        2048
+    """
     key = name.lower()
     if key not in ENCODERS:
         raise ValueError(f"unknown backbone {name!r}; choose from {sorted(ENCODERS)}")

@@ -12,15 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fcam_nb.models.backbones import conv_bn_relu
+from fcam_nb.models.backbones import ENCODERS, WSOLEncoder, build_encoder, conv_bn_relu
 from fcam_nb.models.classifier import WSOLClassifier
-
-DECODER_WIDTHS = {
-    "resnet50": (256, 128, 64, 32, 16),
-    "vgg16": (256, 128, 64, 32, 16),
-    "inceptionv3": (256, 128, 64, 32, 16),
-    "tiny": (32, 16, 8),
-}
 
 
 class DecoderBlock(nn.Module):
@@ -49,7 +42,7 @@ class UNetDecoder(nn.Module):
     def __init__(
         self,
         skip_channels: tuple[int, ...],
-        head_channels: int,
+        in_channels: int,
         widths: tuple[int, ...],
         center: bool = False,
     ) -> None:
@@ -57,17 +50,17 @@ class UNetDecoder(nn.Module):
         if len(widths) < len(skip_channels):
             raise ValueError("need at least one decoder block per skip")
         self.center = (
-            nn.Sequential(conv_bn_relu(head_channels, head_channels),
-                          conv_bn_relu(head_channels, head_channels))
+            nn.Sequential(conv_bn_relu(in_channels, in_channels),
+                          conv_bn_relu(in_channels, in_channels))
             if center
             else nn.Identity()
         )
         skips = list(reversed(skip_channels)) + [0] * (len(widths) - len(skip_channels))
-        cins = [head_channels, *widths[:-1]]
+        cins = [in_channels, *widths[:-1]]
         self.blocks = nn.ModuleList(
             DecoderBlock(cin, s, cout) for cin, s, cout in zip(cins, skips, widths, strict=True)
         )
-        self.head = nn.Conv2d(widths[-1], 2, 3, padding=1)
+        self.out_conv = nn.Conv2d(widths[-1], 2, 3, padding=1)
 
     def forward(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """features from the encoder -> logits (B, 2, *size)."""
@@ -75,21 +68,23 @@ class UNetDecoder(nn.Module):
         skips = list(reversed(features[:-1]))
         for i, block in enumerate(self.blocks):
             x = block(x, skips[i] if i < len(skips) else None)
-        x = self.head(x)
+        x = self.out_conv(x)
         if x.shape[-2:] != tuple(size):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return x
 
 
-def build_decoder(backbone: str, encoder: nn.Module) -> UNetDecoder:
-    """The F-CAM decoder matching ``encoder`` of ``backbone``."""
-    key = backbone.lower()
-    return UNetDecoder(
-        tuple(encoder.skip_channels),
-        encoder.out_channels,
-        DECODER_WIDTHS[key],
-        center=key == "vgg16",
-    )
+def build_decoder(encoder: WSOLEncoder) -> UNetDecoder:
+    """The F-CAM decoder that ``encoder`` describes in its ``feature_info``.
+
+    Example:
+        >>> decoder = build_decoder(build_encoder("resnet50"))
+        >>> round(count_parameters(decoder) / 1e6, 2)
+        9.01
+    """
+    info = encoder.feature_info
+    return UNetDecoder(info.skip_channels, info.out_channels, info.decoder_widths,
+                       center=info.decoder_center)
 
 
 class FCAM(nn.Module):
@@ -115,10 +110,13 @@ class FCAM(nn.Module):
         self.classifier.eval()  # BN statistics and dropout of the classifier stay frozen
         return self
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, with_features: bool = False) -> tuple:
+        """(class logits (B, K), segmentation logits (B, 2, H, W)); with ``with_features`` also
+        the encoder's features first (one encoder pass feeds the CAM and the decoder)."""
         with torch.no_grad():
             feats, logits = self.classifier.forward_features(x)
-        return logits, self.decoder([f.detach() for f in feats], x.shape[-2:])
+        seg = self.decoder([f.detach() for f in feats], x.shape[-2:])
+        return (feats, logits, seg) if with_features else (logits, seg)
 
     @torch.no_grad()
     def localization_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,16 +128,14 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-PAPER_DECODER_PARAMS = {"resnet50": 9.0e6, "vgg16": 23.1e6, "inceptionv3": 5.7e6}
-
-
 def decoder_parameter_table() -> dict[str, dict[str, float]]:
-    """Decoder parameter counts per WSOL backbone, ours vs the paper's (millions)."""
-    from fcam_nb.models.backbones import build_encoder
-
+    """Decoder parameter counts of the backbones the paper reports, ours vs the paper's (millions)."""
     table = {}
-    for name, paper in PAPER_DECODER_PARAMS.items():
+    for name in ENCODERS:
         enc = build_encoder(name)
-        ours = count_parameters(build_decoder(name, enc))
+        paper = enc.feature_info.paper_decoder_params
+        if paper is None:
+            continue
+        ours = count_parameters(build_decoder(enc))
         table[name] = {"ours_M": ours / 1e6, "paper_M": paper / 1e6, "ratio": ours / paper}
     return table
