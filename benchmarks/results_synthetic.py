@@ -18,48 +18,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fcam_nb.config import ABLATION, Variant
 from fcam_nb.data import SyntheticConfig
-from fcam_nb.evaluate import cam_predictor, evaluate, fcam_predictor
+from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor
 from fcam_nb.presets import synthetic_run
-from fcam_nb.train import _batches, train_classifier, train_fcam, variant_tag
+from fcam_nb.train import train_classifier, train_fcam
 
 METHODS = ("cam", "gradcampp", "layercam")
-ABLATION = {"SR": (False, False), "SR+CRF": (True, False), "SR+CRF+ASC": (True, True)}
 KEYS = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc")
 
 
 def _test(cfg, predictor) -> dict:
-    test = cfg.data.dataset("test", train=False)
-    out = evaluate(predictor, _batches(test, 64, None, 0, shard=False), cfg.data.size, "cpu",
-                   cfg.eval_step)
+    out = evaluate_split(cfg, predictor, "test")
     return {k: out[k] for k in KEYS}
 
 
 def run_seed(seed: int, out: Path) -> dict:
     rows: dict[str, dict] = {}
-    data = out / f"data_seed{seed}"
-    runs = out / f"run_seed{seed}"
-    cfg = synthetic_run(data, runs, SyntheticConfig(seed=seed), seed=seed)
-    cfg.progress = False
+    cfg = synthetic_run(out / f"data_seed{seed}", out / f"run_seed{seed}",
+                        SyntheticConfig(seed=seed), seed=seed).override(progress=False)
     t0 = time.time()
     clf = train_classifier(cfg)
     for method in METHODS:
-        rows[f"{method}"] = _test(cfg, cam_predictor(clf, method))
-        crf, size = ABLATION["SR+CRF+ASC"]
-        cfg_m = synthetic_run(data, runs, SyntheticConfig(seed=seed), cam_method=method,
-                              seed=seed, use_crf=crf, use_size=size)
-        cfg_m.progress = False
-        model = train_fcam(cfg_m, clf, tag=variant_tag(method))
-        rows[f"{method}+fcam"] = _test(cfg_m, fcam_predictor(model))
-    for name, (crf, size) in ABLATION.items():
-        if name == "SR+CRF+ASC":
-            rows[f"ablation {name}"] = rows["cam+fcam"]
-            continue
-        cfg_a = synthetic_run(data, runs, SyntheticConfig(seed=seed), cam_method="cam", seed=seed,
-                              use_crf=crf, use_size=size)
-        cfg_a.progress = False
-        model = train_fcam(cfg_a, clf, tag=f"ablation_{name.replace('+', '_')}")
-        rows[f"ablation {name}"] = _test(cfg_a, fcam_predictor(model))
+        rows[method] = _test(cfg, cam_predictor(clf, method))
+        cfg_m = cfg.with_variant(Variant(method))  # SR + CRF + ASC
+        rows[f"{method}+fcam"] = _test(cfg_m, fcam_predictor(train_fcam(cfg_m, clf)))
+    for variant in ABLATION:  # on CAM seeds; the full variant is cam+fcam above (same checkpoint)
+        cfg_a = cfg.with_variant(variant)
+        rows[f"ablation {variant.label}"] = _test(cfg_a, fcam_predictor(train_fcam(cfg_a, clf)))
     rows["_seconds"] = time.time() - t0
     return rows
 

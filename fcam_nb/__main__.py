@@ -21,10 +21,11 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
+from fcam_nb.config import RunConfig, Variant  # noqa: E402
 from fcam_nb.data import SyntheticConfig  # noqa: E402
-from fcam_nb.evaluate import cam_predictor, evaluate, fcam_predictor  # noqa: E402
+from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor  # noqa: E402
 from fcam_nb.presets import paper_run, synthetic_run  # noqa: E402
-from fcam_nb.train import _batches, train_classifier, train_fcam, variant_tag  # noqa: E402
+from fcam_nb.train import train_classifier, train_fcam  # noqa: E402
 from fcam_nb.viz import show_localization  # noqa: E402
 
 
@@ -44,21 +45,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace) -> RunConfig:
+    variant = Variant(args.method)  # one stage-2 checkpoint per method (fcam_<method>)
     if args.dataset == "synthetic":
-        cfg = synthetic_run(args.data, args.out, SyntheticConfig(seed=args.seed),
-                            cam_method=args.method, seed=args.seed)
+        cfg = synthetic_run(args.data, args.out, SyntheticConfig(seed=args.seed), variant=variant,
+                            seed=args.seed)
     else:
         if not args.data_root or not args.metadata_root:
             raise SystemExit("--data-root and --metadata-root are required for CUB/OpenImages")
         cfg = paper_run(args.dataset, args.data_root, args.metadata_root, args.out,
-                        backbone=args.backbone, cam_method=args.method, seed=args.seed)
-    if args.stage1_epochs is not None:
-        cfg.stage1.epochs = args.stage1_epochs
-    if args.stage2_epochs is not None:
-        cfg.stage2.epochs = args.stage2_epochs
-    cfg.progress = not args.no_progress
-    return cfg
+                        backbone=args.backbone, variant=variant, seed=args.seed)
+    epochs1 = {"epochs": args.stage1_epochs} if args.stage1_epochs is not None else None
+    epochs2 = {"epochs": args.stage2_epochs} if args.stage2_epochs is not None else None
+    return cfg.override(stage1=epochs1, stage2=epochs2, progress=not args.no_progress)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -69,17 +68,11 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(cfg.out_dir)
     t0 = time.time()
     classifier = train_classifier(cfg)
-    model = train_fcam(cfg, classifier, tag=variant_tag(args.method))  # one per method
+    model = train_fcam(cfg, classifier)
     test = cfg.data.dataset("test", train=False)
-    device = cfg.torch_device()
-
-    def batches():
-        return _batches(test, 64, None, cfg.data.workers, shard=False)
-
-    baseline = evaluate(cam_predictor(classifier, args.method), batches(), cfg.data.size, device,
-                        cfg.eval_step, keep_maps=True)
-    fcam = evaluate(fcam_predictor(model), batches(), cfg.data.size, device, cfg.eval_step,
-                    keep_maps=True)
+    baseline = evaluate_split(cfg, cam_predictor(classifier, args.method), "test", keep_maps=True,
+                              dataset=test)
+    fcam = evaluate_split(cfg, fcam_predictor(model), "test", keep_maps=True, dataset=test)
     results = {
         "dataset": args.dataset,
         "method": args.method,

@@ -8,14 +8,20 @@ CAM, upsampled and min-max normalized, as in the protocol); ``fcam_predictor`` t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from fcam_nb.cams import build_cam_method, upsample_maps
+from fcam_nb.cams import build_cam_method
+from fcam_nb.data.loader import make_loader
 from fcam_nb.data.transforms import normalize
+from fcam_nb.data.wsol import WSOLDataset
 from fcam_nb.metrics import BoxAccumulator, PxAPAccumulator, max_box_acc_v1, max_box_acc_v2
 from fcam_nb.models import FCAM, WSOLClassifier
+
+if TYPE_CHECKING:
+    from fcam_nb.config import RunConfig
 
 Predictor = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -25,8 +31,7 @@ def cam_predictor(classifier: WSOLClassifier, method: str, **method_kwargs) -> P
     cam = build_cam_method(method, classifier, **method_kwargs)
 
     def predict(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        low = cam(inputs, labels)
-        return upsample_maps(low, inputs.shape[-2:]), cam.last_logits
+        return cam.full_resolution(inputs, labels), cam.last_logits
 
     return predict
 
@@ -93,7 +98,18 @@ def evaluate(
 ) -> dict:
     """Run ``predictor`` over ``batches`` (dicts from ``fcam_nb.data.collate``) and score it.
 
-    Returns the metric dict; with ``keep_maps`` also ``maps`` (N, S, S) float16 numpy.
+    Args:
+        predictor: (normalized inputs (B, 3, S, S), labels (B,)) -> (maps (B, S, S) in [0, 1],
+            logits (B, K)); see ``cam_predictor`` / ``fcam_predictor``.
+        batches: evaluation batches of ``size`` x ``size`` images in [0, 1].
+        size: the evaluation resolution S (224 in the protocol).
+        device: where the predictor runs.
+        step: threshold step of the metrics (``numpy.arange(0, 1, step)``).
+        keep_maps: also return the maps.
+    Returns:
+        ``cls_acc``; with boxes ``max_box_acc``, ``best_tau``, ``max_box_acc_v2``, ``top1_loc``,
+        ``top5_loc``, ``v2_box_acc@{30,50,70}``; with masks ``pxap``; with ``keep_maps`` also
+        ``maps`` (N, S, S) float16 numpy. All metrics in percent.
     """
     evaluator = None
     kept = []
@@ -115,3 +131,19 @@ def evaluate(
     if keep_maps:
         out["maps"] = np.concatenate(kept)
     return out
+
+
+def evaluate_split(cfg: RunConfig, predictor: Predictor, split: str = "test",
+                   keep_maps: bool = False, batch_size: int = 64,
+                   dataset: WSOLDataset | None = None) -> dict:
+    """Score ``predictor`` on a split of ``cfg``'s dataset at the evaluation size (see
+    ``evaluate`` for what it returns). ``dataset`` reuses an already opened split.
+
+    Example:
+        >>> scores = evaluate_split(cfg, cam_predictor(classifier, "cam"), "test")
+        >>> scores["max_box_acc"], scores.get("pxap")
+    """
+    dataset = dataset if dataset is not None else cfg.data.dataset(split, train=False)
+    loader = make_loader(dataset, batch_size, workers=cfg.data.workers)
+    return evaluate(predictor, loader, cfg.data.input_size, cfg.torch_device(), cfg.eval_step,
+                    keep_maps=keep_maps)

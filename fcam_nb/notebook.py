@@ -5,6 +5,12 @@ minutes. ``FCAM_PROFILE=full``: CUB (or OpenImages) with ImageNet weights on a G
 paper's settings; set ``FCAM_DATASET`` (CUB | OpenImages), ``FCAM_DATA_ROOT`` and
 ``FCAM_METADATA_ROOT``. All notebooks share one run folder (``FCAM_RUNS``, default ``runs/nb``):
 a checkpoint written by one notebook is reused by the next, and missing ones are trained.
+
+Example (a notebook's first cells):
+    >>> profile = nb.start(FCAM_PROFILE)
+    >>> clf = nb.classifier(profile)
+    >>> model = nb.fcam(profile, Variant("cam", crf=True, asc=False), clf=clf)
+    >>> nb.score_fcam(profile, model)["max_box_acc"]
 """
 
 from __future__ import annotations
@@ -15,56 +21,74 @@ from pathlib import Path
 
 import torch
 
-from fcam_nb.data import SyntheticConfig
-from fcam_nb.evaluate import cam_predictor, evaluate, fcam_predictor
+from fcam_nb.config import ABLATION, RunConfig, Variant
+from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader
+from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor
 from fcam_nb.models import FCAM, WSOLClassifier
 from fcam_nb.presets import paper_run, synthetic_run
-from fcam_nb.train import RunConfig, _batches, train_classifier, train_fcam, variant_tag
+from fcam_nb.train import train_classifier, train_fcam
 
-ABLATION = {"SR": (False, False), "SR+CRF": (True, False), "SR+CRF+ASC": (True, True)}
+__all__ = ["ABLATION", "PAPER_TABLES", "Profile", "Variant", "classifier", "fcam", "first_batch",
+           "get_profile", "score", "score_cam", "score_fcam", "split", "start"]
 
 # The paper's reference numbers (Belharbi et al., WACV 2022, Tables 1-3; arXiv 2109.07069) are
-# not transcribed here: they could not be checked against the paper offline, and a mistyped
-# reference is worse than a pointer. Notebook 04 prints where to find them.
+# not transcribed here yet; notebook 04 prints where to find them.
 PAPER_TABLES = "Belharbi et al., F-CAM, WACV 2022: Table 1 (CUB, OpenImages), Table 3 (ablation)"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Profile:
+    """A resolved profile: its name, run folder and base run configuration (CAM seeds, all
+    terms); ``note`` says why a requested profile fell back to ``ci``."""
+
     name: str
     runs: Path
-    seed: int = 0
+    base: RunConfig
+    note: str = ""
 
-    def config(self, cam_method: str = "cam", use_crf: bool = True, use_size: bool = True
-               ) -> RunConfig:
+    def config(self, variant: Variant | None = None) -> RunConfig:
         """The run configuration of this profile for one stage-2 variant."""
-        if self.name == "ci":
-            cfg = synthetic_run(self.runs / "data", self.runs / "run", SyntheticConfig(seed=self.seed),
-                                cam_method=cam_method, seed=self.seed, use_crf=use_crf,
-                                use_size=use_size)
-            cfg.progress = False
-            return cfg
-        cfg = paper_run(os.environ.get("FCAM_DATASET", "CUB"), os.environ["FCAM_DATA_ROOT"],
-                        os.environ["FCAM_METADATA_ROOT"], self.runs / "run",
-                        cam_method=cam_method, seed=self.seed)
-        cfg.stage2.use_crf, cfg.stage2.use_size = use_crf, use_size
-        return cfg
+        return self.base.with_variant(variant or Variant())
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """Profile from the argument or ``FCAM_PROFILE``; ``full`` needs CUDA and the data paths."""
+def get_profile(name: str | None = None, seed: int = 0) -> Profile:
+    """Resolve a profile once from the argument or the environment (``FCAM_PROFILE``,
+    ``FCAM_RUNS``, ``FCAM_DATASET``, ``FCAM_DATA_ROOT``, ``FCAM_METADATA_ROOT``).
+
+    ``full`` needs CUDA and the data paths; without them it falls back to ``ci`` (see ``note``).
+    Prints nothing and changes no global state (``start`` does).
+    """
     name = name or os.environ.get("FCAM_PROFILE", "ci")
     if name not in ("ci", "full"):
         raise ValueError(f"FCAM_PROFILE must be 'ci' or 'full', got {name!r}")
+    runs = Path(os.environ.get("FCAM_RUNS", "runs/nb"))
+    note = ""
     if name == "full":
         missing = [v for v in ("FCAM_DATA_ROOT", "FCAM_METADATA_ROOT") if v not in os.environ]
         if missing or not torch.cuda.is_available():
-            print(f"full profile unavailable (GPU: {torch.cuda.is_available()}, "
-                  f"missing: {missing}); using the ci profile")
+            note = (f"full profile unavailable (GPU: {torch.cuda.is_available()}, "
+                    f"missing: {missing}); using the ci profile")
             name = "ci"
     if name == "ci":
+        base = synthetic_run(runs / "data", runs / "run", SyntheticConfig(seed=seed), seed=seed)
+        base = base.override(progress=False)
+    else:
+        base = paper_run(os.environ.get("FCAM_DATASET", "CUB"), os.environ["FCAM_DATA_ROOT"],
+                         os.environ["FCAM_METADATA_ROOT"], runs / "run", seed=seed)
+    return Profile(name=name, runs=runs, base=base, note=note)
+
+
+def start(name: str | None = None, seed: int = 0) -> Profile:
+    """``get_profile``, then pin the CPU threads of the ci profile (2: its numbers depend on the
+    thread count) and print what runs where."""
+    profile = get_profile(name, seed)
+    if profile.note:
+        print(profile.note)
+    if profile.name == "ci":
         torch.set_num_threads(min(2, os.cpu_count() or 1))
-    return Profile(name=name, runs=Path(os.environ.get("FCAM_RUNS", "runs/nb")))
+    print("profile:", profile.name, "| run folder:", profile.runs,
+          "| threads:", torch.get_num_threads())
+    return profile
 
 
 def classifier(profile: Profile) -> WSOLClassifier:
@@ -72,28 +96,22 @@ def classifier(profile: Profile) -> WSOLClassifier:
     return train_classifier(profile.config())
 
 
-def fcam(profile: Profile, cam_method: str = "cam", use_crf: bool = True, use_size: bool = True,
-         clf: WSOLClassifier | None = None) -> FCAM:
-    """Stage-2 F-CAM for one CAM method and loss set: loaded when trained already, else trained."""
-    cfg = profile.config(cam_method, use_crf, use_size)
-    return train_fcam(cfg, clf if clf is not None else classifier(profile),
-                      tag=variant_tag(cam_method, use_crf, use_size))
+def fcam(profile: Profile, variant: Variant | None = None, clf: WSOLClassifier | None = None
+         ) -> FCAM:
+    """Stage-2 F-CAM of one variant (CAM method + loss terms; default CAM, all terms): loaded
+    when trained already, else trained now."""
+    cfg = profile.config(variant)
+    return train_fcam(cfg, clf if clf is not None else classifier(profile))
 
 
-def split(profile: Profile, name: str = "test"):
+def split(profile: Profile, name: str = "test") -> WSOLDataset:
     """A split of the profile's dataset at evaluation size."""
-    return profile.config().data.dataset(name, train=False)
-
-
-def batches(profile: Profile, name: str = "test", batch_size: int = 64):
-    return _batches(split(profile, name), batch_size, None, 0, shard=False)
+    return profile.base.data.dataset(name, train=False)
 
 
 def score(profile: Profile, predictor, name: str = "test", keep_maps: bool = False) -> dict:
-    """WSOL metrics of a predictor on a split (see ``fcam_nb.evaluate``)."""
-    cfg = profile.config()
-    return evaluate(predictor, batches(profile, name), cfg.data.size, cfg.torch_device(),
-                    cfg.eval_step, keep_maps=keep_maps)
+    """WSOL metrics of a predictor on a split (see ``fcam_nb.evaluate.evaluate``)."""
+    return evaluate_split(profile.base, predictor, name, keep_maps=keep_maps)
 
 
 def score_cam(profile: Profile, clf: WSOLClassifier, method: str, **kw) -> dict:
@@ -106,4 +124,4 @@ def score_fcam(profile: Profile, model: FCAM, **kw) -> dict:
 
 def first_batch(profile: Profile, n: int = 8, name: str = "test") -> dict:
     """The first ``n`` images of a split as a batch dict (images in [0, 1])."""
-    return next(iter(_batches(split(profile, name), n, None, 0, shard=False)))
+    return next(iter(make_loader(split(profile, name), n)))

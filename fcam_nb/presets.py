@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fcam_nb.config import DataConfig, RunConfig, Stage1Config, Stage2Config, Variant
 from fcam_nb.data.synthetic import SyntheticConfig, generate
-from fcam_nb.train import DataConfig, RunConfig, Stage1Config, Stage2Config
 
 
 def synthetic_run(
     data_root: str | Path,
     out_dir: str | Path,
     synthetic: SyntheticConfig | None = None,
-    cam_method: str = "cam",
+    variant: Variant | None = None,
     seed: int = 0,
-    **stage2_overrides,
 ) -> RunConfig:
     """CPU profile on the synthetic set (generated if missing): tiny backbone, 64 px inputs.
 
@@ -24,6 +23,10 @@ def synthetic_run(
     magnitude relative to the partial CE (-0.23 vs 0.02-0.05 here). Erosion 15 and n- 0.6 rest on
     validation-split measurements: the 16x16 CAM's Otsu region overshoots the bird (40% of it on the
     background after a 3x3 erosion, 10% after 15x15). See README, "Synthetic profile".
+
+    Example:
+        >>> cfg = synthetic_run("data/synthetic", "runs/demo", variant=Variant("layercam"))
+        >>> cfg = cfg.override(stage1={"epochs": 4})   # any other change
     """
     synthetic = synthetic or SyntheticConfig(seed=seed)
     root = generate(data_root, synthetic)
@@ -34,16 +37,12 @@ def synthetic_run(
         mask_root=str(root / "masks"),
         mask_metadata_root=str(root / "metadata_masks"),
         resize=72,
-        size=64,
+        input_size=64,
         cache=True,
     )
-    stage2 = Stage2Config(epochs=4, lr=0.01, batch_size=32, cam_method=cam_method, n_bg=0.6,
-                          erode_ksz=15, crf_scale=0.25, crf_map_mode="area", crf_weight=1e-4,
-                          sigma_xy=28.6, sigma_rgb=15.0)
-    for k, v in stage2_overrides.items():
-        if not hasattr(stage2, k):
-            raise ValueError(f"unknown stage-2 setting {k!r}")
-        setattr(stage2, k, v)
+    stage2 = Stage2Config(epochs=4, lr=0.01, batch_size=32, n_bg=0.6, erode_ksz=15,
+                          crf_scale=0.25, crf_map_mode="area", crf_weight=1e-4, sigma_xy=28.6,
+                          sigma_rgb=15.0)
     return RunConfig(
         data=data,
         out_dir=str(out_dir),
@@ -53,13 +52,18 @@ def synthetic_run(
         seed=seed,
         device="cpu",
         eval_step=0.01,
-    )
+    ).with_variant(variant or Variant())
 
 
 def paper_run(dataset: str, data_root: str | Path, metadata_root: str | Path, out_dir: str | Path,
-              backbone: str = "resnet50", cam_method: str = "cam", **kwargs) -> RunConfig:
+              backbone: str = "resnet50", variant: Variant | None = None, seed: int = 0
+              ) -> RunConfig:
     """The paper's settings for ``CUB`` (200 classes, 50 epochs, n- large) or ``OpenImages``
-    (100 classes, 10 epochs, n- small, masks); ImageNet weights; GPU."""
+    (100 classes, 10 epochs, n- small, masks); ImageNet weights; GPU.
+
+    Example:
+        >>> cfg = paper_run("CUB", "data/CUB/images", "data/CUB/metadata", "runs/cub")
+    """
     key = dataset.lower()
     if key == "cub":
         num_classes, epochs, n_bg, masks = 200, 50, 0.7, None
@@ -68,10 +72,11 @@ def paper_run(dataset: str, data_root: str | Path, metadata_root: str | Path, ou
     else:
         raise ValueError(f"dataset must be CUB or OpenImages, got {dataset!r}")
     data = DataConfig(data_root=str(data_root), metadata_root=str(metadata_root),
-                      num_classes=num_classes, mask_root=masks, resize=256, size=224, workers=8)
+                      num_classes=num_classes, mask_root=masks, resize=256, input_size=224,
+                      workers=8)
     return RunConfig(
         data=data, out_dir=str(out_dir), backbone=backbone, weights="imagenet",
-        stage1=Stage1Config(epochs=epochs, lr=kwargs.pop("lr", 0.01 if key == "cub" else 0.001)),
-        stage2=Stage2Config(epochs=epochs, lr=0.01, cam_method=cam_method, n_bg=n_bg),
-        device="auto", **kwargs,
-    )
+        stage1=Stage1Config(epochs=epochs, lr=0.01 if key == "cub" else 0.001),
+        stage2=Stage2Config(epochs=epochs, lr=0.01, n_bg=n_bg),
+        seed=seed, device="auto",
+    ).with_variant(variant or Variant())

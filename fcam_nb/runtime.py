@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from fcam_nb.cams import build_cam_method, upsample_maps
+from fcam_nb.cams import build_cam_method
 from fcam_nb.models import FCAM, WSOLClassifier
 
 
@@ -27,8 +27,8 @@ def time_maps(
     when needed, upsampling) and F-CAM's single forward. inputs: normalized (B, 3, H, W)."""
     device = inputs.device
     labels = torch.zeros(inputs.shape[0], dtype=torch.long, device=device)
-    jobs = {m: (lambda m=m: upsample_maps(build_cam_method(m, classifier)(inputs, labels),
-                                          inputs.shape[-2:])) for m in methods}
+    jobs = {m: (lambda m=m: build_cam_method(m, classifier).full_resolution(inputs, labels))
+            for m in methods}
     if fcam is not None:
         jobs["fcam"] = lambda: fcam.localization_map(inputs)
     out = {}

@@ -68,7 +68,7 @@ def test_predictors_give_full_resolution_maps_in_unit_range():
     clf = build_classifier("tiny", 2).eval()
     x, y = torch.randn(2, 3, SIZE, SIZE), torch.tensor([0, 1])
     for predict in (cam_predictor(clf, "cam"),
-                    fcam_predictor(FCAM(clf, build_decoder("tiny", clf.encoder)).eval())):
+                    fcam_predictor(FCAM(clf, build_decoder(clf.encoder)).eval())):
         maps, logits = predict(x, y)
         assert maps.shape == (2, SIZE, SIZE) and logits.shape == (2, 2)
         assert 0 <= float(maps.min()) and float(maps.max()) <= 1

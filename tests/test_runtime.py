@@ -9,7 +9,7 @@ from fcam_nb.runtime import time_maps
 def test_time_maps_reports_ms_per_image_for_each_method():
     torch.manual_seed(0)
     clf = build_classifier("tiny", 3).eval()
-    fcam = FCAM(clf, build_decoder("tiny", clf.encoder)).eval()
+    fcam = FCAM(clf, build_decoder(clf.encoder)).eval()
     ms = time_maps(clf, fcam, torch.randn(2, 3, 32, 32), ["cam", "gradcampp"], repeats=1)
     assert sorted(ms) == ["cam", "fcam", "gradcampp"]
     assert all(v > 0 for v in ms.values())

@@ -9,26 +9,20 @@ import torch
 import torch.multiprocessing as mp
 
 from fcam_nb.checkpoint import load, save_atomic
+from fcam_nb.config import Variant, run_fingerprint
 from fcam_nb.data import SyntheticConfig
+from fcam_nb.engine import read_history
 from fcam_nb.presets import synthetic_run
-from fcam_nb.train import (
-    load_classifier,
-    read_history,
-    run_fingerprint,
-    stage2_losses,
-    train_classifier,
-    train_fcam,
-)
+from fcam_nb.train import build_fcam, load_classifier, load_fcam, train_classifier, train_fcam
 
 TINY = SyntheticConfig(n_train=24, n_val=8, n_test=8, seed=1)
 
 
-def _cfg(data, out, synthetic=TINY, **kw):
-    cfg = synthetic_run(data, out, synthetic, **kw)
-    cfg.stage1.epochs, cfg.stage1.batch_size = 2, 8
-    cfg.stage2.epochs, cfg.stage2.batch_size = 2, 8
-    cfg.eval_step, cfg.progress = 0.05, False
-    return cfg
+def _cfg(data, out, synthetic=TINY, variant=None, stage2=None, epochs=2):
+    cfg = synthetic_run(data, out, synthetic, variant=variant)
+    return cfg.override(stage1={"epochs": epochs, "batch_size": 8},
+                        stage2={"epochs": epochs, "batch_size": 8, **(stage2 or {})},
+                        eval_step=0.05, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +40,12 @@ def test_two_stages_run_and_log(data, tmp_path):
     model = train_fcam(cfg, clf)
     hist = read_history(cfg.out_dir)
     assert [h["stage"] for h in hist] == [1, 1, 2, 2]
-    assert {"loss_pce", "loss_crf", "loss_size", "val_max_box_acc", "val_pxap"} <= set(hist[-1])
-    assert (tmp_path / "run" / "stage2_best.pt").is_file()
-    assert load(tmp_path / "run" / "stage2_last.pt")["size"]["t"] == pytest.approx(1.01**2)
+    assert [h["tag"] for h in hist] == ["stage1", "stage1", "fcam_cam", "fcam_cam"]
+    assert {"loss_pce", "loss_crf", "loss_asc", "loss_total", "val_max_box_acc",
+            "val_pxap"} <= set(hist[-1])
+    assert (tmp_path / "run" / "fcam_cam_best.pt").is_file()
+    extra = load(tmp_path / "run" / "fcam_cam_last.pt")["extra_state"]
+    assert extra["terms.asc._extra_state"]["t"] == pytest.approx(1.01**2)  # the barrier's t
     assert not model.training
 
 
@@ -57,31 +54,27 @@ def test_resume_gives_identical_results(data, tmp_path):
     clf = train_classifier(full)
     train_fcam(full, clf)
     ref_clf = _params(clf)
-    ref_dec = load(tmp_path / "full" / "stage2_last.pt")["decoder"]
+    ref_dec = load(tmp_path / "full" / "fcam_cam_last.pt")["weights"]
 
     part = _cfg(data, tmp_path / "part")
-    part.stage1.epochs = 1
-    train_classifier(part)  # "interrupted" after epoch 1
-    part.stage1.epochs = 2
+    train_classifier(part.override(stage1={"epochs": 1}))  # "interrupted" after epoch 1
     clf2 = train_classifier(part)  # resumes at epoch 2
     for k, v in ref_clf.items():
         torch.testing.assert_close(clf2.state_dict()[k], v, rtol=0, atol=0)
-    part.stage2.epochs = 1
+    train_fcam(part.override(stage2={"epochs": 1}), clf2)
     train_fcam(part, clf2)
-    part.stage2.epochs = 2
-    train_fcam(part, clf2)
-    dec = load(tmp_path / "part" / "stage2_last.pt")["decoder"]
+    dec = load(tmp_path / "part" / "fcam_cam_last.pt")["weights"]
     for k, v in ref_dec.items():
         torch.testing.assert_close(dec[k], v, rtol=0, atol=0)
 
 
 def test_fingerprint_tracks_settings_and_data_not_paths(data, tmp_path):
     cfg = _cfg(data, tmp_path / "a")
-    moved = _cfg(data, tmp_path / "b")  # another folder, longer, without progress bars
-    moved.stage1.epochs, moved.stage2.epochs, moved.progress = 5, 7, True
+    moved = _cfg(data, tmp_path / "b").override(stage1={"epochs": 5}, stage2={"epochs": 7},
+                                                progress=True)  # elsewhere, longer, with bars
     assert run_fingerprint(moved, 1) == run_fingerprint(cfg, 1)
     assert run_fingerprint(moved, 2) == run_fingerprint(cfg, 2)
-    other_seeds = _cfg(data, tmp_path / "a", n_bg=0.5)
+    other_seeds = _cfg(data, tmp_path / "a", stage2={"n_bg": 0.5})
     assert run_fingerprint(other_seeds, 1) == run_fingerprint(cfg, 1)  # stage 2 only
     assert run_fingerprint(other_seeds, 2) != run_fingerprint(cfg, 2)
     other_data = _cfg(tmp_path / "data2", tmp_path / "a",
@@ -93,8 +86,8 @@ def test_checkpoint_of_other_settings_or_data_is_refused(data, tmp_path):
     cfg = _cfg(data, tmp_path / "run")
     clf = train_classifier(cfg)
     train_fcam(cfg, clf)
-    with pytest.raises(ValueError, match="stage2_last.pt was trained with other settings"):
-        train_fcam(_cfg(data, tmp_path / "run", n_bg=0.5), clf)
+    with pytest.raises(ValueError, match="fcam_cam_last.pt was trained with other settings"):
+        train_fcam(_cfg(data, tmp_path / "run", stage2={"n_bg": 0.5}), clf)
     other_data = _cfg(tmp_path / "data2", tmp_path / "run",
                       SyntheticConfig(n_train=24, n_val=8, n_test=8, seed=1, object_scale=0.9))
     with pytest.raises(ValueError, match="stage1_last.pt was trained with other settings"):
@@ -103,14 +96,31 @@ def test_checkpoint_of_other_settings_or_data_is_refused(data, tmp_path):
         load_classifier(other_data)
 
 
-def test_stage2_loss_switches(data, tmp_path):
-    cfg = _cfg(data, tmp_path / "sw", use_crf=False, use_size=False)
-    logits = torch.randn(2, 2, 64, 64, requires_grad=True)
-    cams = torch.rand(2, 64, 64)
-    terms = stage2_losses(logits, cams, torch.rand(2, 3, 64, 64) * 255, cfg.stage2, None, None)
-    assert set(terms) == {"pce", "total"}
-    terms["total"].backward()
-    assert logits.grad is not None
+def test_variants_train_under_their_own_tag(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "v", variant=Variant("cam", crf=False, asc=False), epochs=1)
+    clf = train_classifier(cfg)
+    model = train_fcam(cfg, clf)
+    assert (tmp_path / "v" / "fcam_cam_nocrf_noasc_best.pt").is_file()
+    assert not (tmp_path / "v" / "fcam_cam_best.pt").exists()
+    assert set(read_history(cfg.out_dir)[-1]) >= {"loss_pce", "loss_total"}
+    assert "loss_crf" not in read_history(cfg.out_dir)[-1]
+    again = load_fcam(cfg, clf)
+    for k, v in model.decoder.state_dict().items():
+        torch.testing.assert_close(again.decoder.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_build_fcam_leaves_the_global_rng_alone(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "rng")
+    clf = build_fcam(cfg, train_classifier(cfg.override(stage1={"epochs": 1}))).classifier
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = build_fcam(cfg, clf)
+    got = torch.rand(3)
+    b = build_fcam(cfg, clf)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    for k, v in a.decoder.state_dict().items():  # and the decoder init still comes from the seed
+        torch.testing.assert_close(b.decoder.state_dict()[k], v, rtol=0, atol=0)
 
 
 def test_atomic_save_leaves_no_partial_file(tmp_path):
@@ -139,9 +149,7 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, result: s
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    cfg = _cfg(data, out)
-    cfg.stage1.epochs = 1
-    cfg.stage2.epochs = 1
+    cfg = _cfg(data, out, epochs=1)
     clf = train_classifier(cfg)
     model = train_fcam(cfg, clf)
     torch.save({"clf": clf.state_dict(), "dec": model.decoder.state_dict()},
@@ -158,6 +166,6 @@ def test_ddp_two_processes_gloo(data, tmp_path):
     for key in ("clf", "dec"):
         for k in r0[key]:
             torch.testing.assert_close(r0[key][k], r1[key][k])  # ranks stay in sync
-    assert (tmp_path / "ddp" / "stage2_last.pt").is_file()
+    assert (tmp_path / "ddp" / "fcam_cam_last.pt").is_file()
     lines = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["stage"] == 1  # only rank 0 logs

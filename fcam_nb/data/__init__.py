@@ -1,5 +1,6 @@
 """Datasets: wsol-format reader, synthetic generator, batched transforms."""
 
+from fcam_nb.data.loader import augmented_batches, make_loader
 from fcam_nb.data.synthetic import SyntheticConfig, generate, split_paths
 from fcam_nb.data.transforms import denormalize_255, normalize, random_crop_flip
 from fcam_nb.data.wsol import MetadataError, WSOLDataset, collate, read_metadata
@@ -8,9 +9,11 @@ __all__ = [
     "MetadataError",
     "SyntheticConfig",
     "WSOLDataset",
+    "augmented_batches",
     "collate",
     "denormalize_255",
     "generate",
+    "make_loader",
     "normalize",
     "random_crop_flip",
     "read_metadata",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import cv2
 
-from fcam_nb.data.wsol import MetadataError, read_metadata
+from fcam_nb.data.wsol import METADATA_FILES, MetadataError, read_metadata
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 CUB_MD5 = "97eceeb196236b17998738112f37df78"
@@ -47,7 +47,7 @@ def download(url: str, dest: str | os.PathLike, md5: str | None = None) -> Path:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    with urllib.request.urlopen(url) as response, open(part, "wb") as f:  # noqa: S310
+    with urllib.request.urlopen(url) as response, open(part, "wb") as f:
         shutil.copyfileobj(response, f)
     check_md5(part, md5)
     os.replace(part, dest)
@@ -167,6 +167,6 @@ def fetch_wsoleval_metadata(dataset: str, out: str | os.PathLike,
     """Download the public wsolevaluation metadata of ``dataset`` (CUB or OpenImages)."""
     out = Path(out)
     for split in splits:
-        for name in ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt"):
+        for name in METADATA_FILES:
             download(f"{WSOLEVAL_RAW}/{dataset}/{split}/{name}", out / split / name)
     return out

@@ -242,6 +242,10 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
 
     Returns the root. A ``config.json`` records the settings; a finished marker is written last so
     an interrupted generation is redone.
+
+    Example:
+        >>> root = generate("data/synthetic", SyntheticConfig(seed=0))
+        >>> test = WSOLDataset(**split_paths(root, "test"), resize=64, size=64)
     """
     cfg = cfg or SyntheticConfig()
     root = Path(root)

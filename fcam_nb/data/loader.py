@@ -1,0 +1,45 @@
+"""Deterministic batch loading: the order comes from a generator, so a resumed run is identical."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from fcam_nb import distributed
+from fcam_nb.data.transforms import normalize, random_crop_flip
+from fcam_nb.data.wsol import collate
+
+
+def make_loader(dataset: Dataset, batch_size: int, generator: torch.Generator | None = None,
+                workers: int = 0, shard: bool = False) -> DataLoader:
+    """Batches of ``dataset`` as dicts (``fcam_nb.data.collate``).
+
+    Args:
+        dataset: e.g. a ``WSOLDataset`` split.
+        batch_size: images per batch (per process when sharded).
+        generator: shuffles with ``randperm`` from it and drops a last batch of one image (BN
+            statistics); None keeps the dataset order and every image (evaluation).
+        workers: DataLoader worker processes.
+        shard: keep only this process's share (``rank::world_size``) under DDP.
+    Example:
+        >>> for batch in make_loader(cfg.data.dataset("test", train=False), 64):
+        ...     images, labels = batch["image"], batch["label"]
+    """
+    n = len(dataset)
+    order = torch.randperm(n, generator=generator).tolist() if generator is not None else list(range(n))
+    if shard:
+        order = order[distributed.rank() :: distributed.world_size()]
+    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if generator is not None:
+        groups = [g for g in groups if len(g) > 1]
+    return DataLoader(dataset, batch_sampler=groups, collate_fn=collate, num_workers=workers)
+
+
+def augmented_batches(loader: DataLoader, input_size: int, generator: torch.Generator,
+                      device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(normalized random ``input_size`` crop + flip (B, 3, S, S), labels (B,)) on ``device``."""
+    for batch in loader:
+        x = normalize(random_crop_flip(batch["image"].to(device), input_size, generator))
+        yield x, batch["label"].to(device)

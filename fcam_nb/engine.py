@@ -1,0 +1,178 @@
+"""The one training loop both stages share (as torchvision's references write it once).
+
+A stage supplies a ``Stage``: the module it trains (and checkpoints), its optimizer, its step
+(one batch -> named loss terms with ``total``) and its validation predictor. ``fit`` does the
+rest, identically for both stages:
+
+* resume from ``<tag>_last.pt`` (refused when its fingerprint differs from this run's);
+* learning rate per epoch (constant or cosine) from each group's ``initial_lr``;
+* randomness per (seed, stage, epoch): the batch order, crops, flips and seed pixels of epoch
+  ``e`` come from one generator, so a resumed run is bit-identical;
+* one ``log.jsonl`` record per epoch (losses, seconds, validation metrics);
+* ``<tag>_best.pt`` when the validation key improves, ``<tag>_last.pt`` after every epoch, both
+  written atomically by rank 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from fcam_nb import checkpoint, distributed
+from fcam_nb.config import RunConfig
+from fcam_nb.data.loader import augmented_batches, make_loader
+from fcam_nb.evaluate import Predictor, evaluate_split
+
+Step = Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], dict[str, torch.Tensor]]
+
+
+@dataclass
+class Stage:
+    """What one stage brings to ``fit``.
+
+    number: 1 or 2 (seeds the randomness, labels the log); tag: checkpoint name prefix;
+    trained: the module whose weights are checkpointed; step(x, y, generator, epoch) -> terms
+    with ``total``; predictor() -> the validation predictor; extra_state: a module whose
+    ``state_dict`` is checkpointed too (the objective's schedules); end_epoch(): called after each
+    epoch's last step; ties_to_later: on equal validation keys keep the later epoch.
+    """
+
+    number: int
+    tag: str
+    trained: nn.Module
+    optimizer: torch.optim.Optimizer
+    epochs: int
+    batch_size: int
+    cosine: bool
+    step: Step
+    predictor: Callable[[], Predictor]
+    train_mode: Callable[[], None]
+    fingerprint: str
+    select_by: str = "loc"
+    ties_to_later: bool = False
+    extra_state: nn.Module | None = None
+    end_epoch: Callable[[], None] | None = None
+
+
+def epoch_generator(seed: int, stage: int, epoch: int) -> torch.Generator:
+    """The CPU generator of one (seed, stage, epoch)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + stage * 10_007 + epoch)
+
+
+def selection_key(metrics: dict, by: str = "loc") -> float:
+    """Validation key to maximize: MaxBoxAcc (PxAP on mask-only splits), or accuracy ("cls")."""
+    if by == "cls":
+        return metrics["cls_acc"]
+    if by != "loc":
+        raise ValueError(f"select_by must be 'loc' or 'cls', got {by!r}")
+    return metrics.get("max_box_acc", metrics.get("pxap", 0.0))
+
+
+def autocast(cfg: RunConfig, device: torch.device):
+    """bf16 autocast on CUDA when ``cfg.amp``; a no-op context elsewhere."""
+    enabled = cfg.amp and device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def load_checked(path: Path, device: torch.device, fingerprint: str) -> dict:
+    """A checkpoint, refused when it was trained with other settings or data."""
+    state = checkpoint.load(path, device)
+    saved = state.get("fingerprint")
+    if saved is not None and saved != fingerprint:
+        raise ValueError(
+            f"{path} was trained with other settings or data (fingerprint {saved}, this run "
+            f"{fingerprint}); delete it or choose another out_dir"
+        )
+    return state
+
+
+def _set_lr(opt: torch.optim.Optimizer, epoch: int, epochs: int, cosine: bool) -> None:
+    """Each group's ``initial_lr`` (stored in the group, so a resume keeps it) times the decay."""
+    factor = 0.5 * (1 + math.cos(math.pi * epoch / epochs)) if cosine else 1.0
+    for group in opt.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+        group["lr"] = group["initial_lr"] * factor
+
+
+def _log(path: Path, record: dict) -> None:
+    if distributed.is_main():
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def fit(cfg: RunConfig, stage: Stage) -> None:
+    """Train ``stage`` to ``stage.epochs`` epochs in ``cfg.out_dir``, resuming when possible."""
+    device = cfg.torch_device()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start, best, history = 0, -1.0, []
+    last = out / f"{stage.tag}_last.pt"
+    if last.is_file():
+        state = load_checked(last, device, stage.fingerprint)
+        stage.trained.load_state_dict(state["weights"])
+        stage.optimizer.load_state_dict(state["optimizer"])
+        if stage.extra_state is not None:
+            stage.extra_state.load_state_dict(state["extra_state"])
+        start, best, history = state["epoch"] + 1, state["best"], state["history"]
+    if start >= stage.epochs:
+        return
+    train_set = cfg.data.dataset("train", train=True)
+    val_set = cfg.data.dataset("val", train=False)
+    for epoch in range(start, stage.epochs):
+        _set_lr(stage.optimizer, epoch, stage.epochs, stage.cosine)
+        gen = epoch_generator(cfg.seed, stage.number, epoch)
+        stage.train_mode()
+        t0, sums, seen = time.time(), {}, 0
+        loader = make_loader(train_set, stage.batch_size // distributed.world_size(), gen,
+                             cfg.data.workers, shard=True)
+        bar = tqdm(loader, desc=f"{stage.tag} {epoch + 1}/{stage.epochs}", leave=False,
+                   disable=not cfg.progress or not distributed.is_main())
+        for x, y in augmented_batches(bar, cfg.data.input_size, gen, device):
+            terms = stage.step(x, y, gen, epoch)
+            stage.optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            stage.optimizer.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.detach() * y.shape[0]
+            seen += y.shape[0]
+        if stage.end_epoch is not None:
+            stage.end_epoch()
+        stage.trained.eval()
+        val = evaluate_split(cfg, stage.predictor(), "val", batch_size=stage.batch_size,
+                             dataset=val_set)
+        record = {"stage": stage.number, "tag": stage.tag, "epoch": epoch,
+                  "seconds": time.time() - t0,
+                  **{f"loss_{k}": float(v) / max(seen, 1) for k, v in sums.items()},
+                  **{f"val_{k}": v for k, v in val.items()}}
+        history.append(record)
+        _log(out / "log.jsonl", record)
+        key = selection_key(val, stage.select_by)
+        if distributed.is_main():
+            if key > best or (stage.ties_to_later and key == best):
+                best = key
+                checkpoint.save_atomic({"weights": stage.trained.state_dict(), "epoch": epoch,
+                                        "metrics": val, "config": cfg.to_dict(),
+                                        "fingerprint": stage.fingerprint},
+                                       out / f"{stage.tag}_best.pt")
+            extra = stage.extra_state.state_dict() if stage.extra_state is not None else None
+            checkpoint.save_atomic({"weights": stage.trained.state_dict(),
+                                    "optimizer": stage.optimizer.state_dict(),
+                                    "extra_state": extra, "epoch": epoch, "best": best,
+                                    "history": history, "fingerprint": stage.fingerprint}, last)
+        distributed.barrier()
+
+
+def read_history(out_dir: str | Path) -> list[dict]:
+    """All epoch records of ``log.jsonl`` (both stages)."""
+    path = Path(out_dir) / "log.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
