@@ -9,11 +9,14 @@ import pytest
 import torch
 
 from fcam_nb.data import (
+    NUM_CLASSES,
+    SPLIT_SIZES,
     MetadataError,
     SyntheticConfig,
     WSOLDataset,
     collate,
     generate,
+    official_metadata,
     random_crop_flip,
     read_metadata,
     split_paths,
@@ -141,6 +144,7 @@ def test_valid_split_parses(tmp_path):
         ({"class_labels.txt": ["a.png,0", "c.png,1"]}, r"'c.png' is not in image_ids"),
         ({"class_labels.txt": ["a.png,0"]}, r"no entry for 'b.png'"),
         ({"image_sizes.txt": ["a.png,10,8", "b.png,0,9"]}, r"image_sizes.txt:2: image size"),
+        ({"image_sizes.txt": ["a.png,10,8"]}, r"image_sizes.txt: no entry for 'b.png'"),
         ({"image_sizes.txt": ["a.png,10", "b.png,12,9"]}, r"image_sizes.txt:1: expected 3"),
         ({"localization.txt": ["a.png,1,1,5", "b.png,0,0,3,3"]}, r"localization.txt:1: expected"),
         ({"localization.txt": ["a.png,1,1,5,x", "b.png,0,0,3,3"]}, r"localization.txt:1: 'x'"),
@@ -157,6 +161,29 @@ def test_valid_split_parses(tmp_path):
 def test_metadata_errors_name_file_and_line(tmp_path, override, message):
     with pytest.raises(MetadataError, match=message):
         read_metadata(_write_split(tmp_path / "s", override), num_classes=2)
+
+
+def test_empty_sizes_and_empty_localization_are_the_openimages_protocol(tmp_path):
+    """OpenImages ships empty image_sizes.txt in every split and an empty train localization."""
+    train = read_metadata(_write_split(tmp_path / "t", {"image_sizes.txt": [],
+                                                        "localization.txt": []}), 2)
+    assert train.sizes == {} and not train.has_boxes and not train.has_masks
+    masks = read_metadata(_write_split(tmp_path / "m", {
+        "image_sizes.txt": [], "localization.txt": ["a.png,m.png,i.png", "b.png,n.png,"]}), 2)
+    assert masks.has_masks and masks.sizes == {}
+
+
+@pytest.mark.parametrize("dataset", ["CUB", "OpenImages"])
+def test_official_metadata_reads_with_the_protocol_counts(dataset):
+    root = official_metadata(dataset)
+    for split, count in SPLIT_SIZES[dataset].items():
+        meta = read_metadata(root / split, NUM_CLASSES[dataset])
+        assert len(meta.image_ids) == count, (dataset, split)
+        assert len(set(meta.labels.values())) == NUM_CLASSES[dataset]
+        if dataset == "CUB":
+            assert meta.has_boxes and len(meta.sizes) == count
+        else:
+            assert meta.sizes == {} and meta.has_masks == (split != "train")
 
 
 def test_missing_folders_and_files(tmp_path, synth):

@@ -8,7 +8,10 @@ A split folder ``metadata/<dataset>/<split>/`` holds::
     localization.txt   path,x0,y0,x1,y1           (boxes: CUB / ILSVRC, one line per box)
                        path,mask.png,ignore.png   (masks: OpenImages; ignore on the first line only)
 
-Every malformed line raises ``MetadataError`` naming the file and the line number.
+``image_sizes.txt`` may be empty (OpenImages: sizes are then read from the image files when a
+box needs them) and ``localization.txt`` may be empty (a training split: classification labels
+only); when a file has lines, every image needs one. Every malformed line raises
+``MetadataError`` naming the file and the line number.
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ class SplitMetadata:
     @property
     def has_masks(self) -> bool:
         return bool(self.mask_paths)
+
+    @property
+    def has_boxes(self) -> bool:
+        return bool(self.boxes)
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
@@ -135,13 +142,14 @@ def read_metadata(metadata_dir: str | os.PathLike, num_classes: int | None = Non
             )
     if meta.boxes and meta.mask_paths:
         raise MetadataError(f"{path}: mixes box lines and mask lines")
-    for name, table in (("class_labels.txt", labels), ("image_sizes.txt", sizes)):
+    for name, table, optional in (("class_labels.txt", labels, False),
+                                  ("image_sizes.txt", sizes, True)):
         missing = [i for i in image_ids if i not in table]
-        if missing:
+        if missing and not (optional and not table):  # an empty optional file is allowed
             raise MetadataError(f"{root / name}: no entry for {missing[0]!r}")
     loc = meta.boxes or meta.mask_paths
     missing = [i for i in image_ids if i not in loc]
-    if missing:
+    if missing and loc:  # an empty localization.txt means a split without localization
         raise MetadataError(f"{path}: no localization for {missing[0]!r}")
     return meta
 
@@ -229,7 +237,7 @@ class WSOLDataset(Dataset):
             return self._cache[index]
         image_id = self.meta.image_ids[index]
         rgb = load_image(self.data_root / image_id)
-        w, h = self.meta.sizes[image_id]
+        w, h = self.meta.sizes.get(image_id, (rgb.shape[1], rgb.shape[0]))
         if self.check_sizes and (rgb.shape[1], rgb.shape[0]) != (w, h):
             raise ValueError(
                 f"{image_id}: image is {rgb.shape[1]}x{rgb.shape[0]} but image_sizes.txt says {w}x{h}"
