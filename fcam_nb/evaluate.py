@@ -147,3 +147,14 @@ def evaluate_split(cfg: RunConfig, predictor: Predictor, split: str = "test",
     loader = make_loader(dataset, batch_size, workers=cfg.data.workers)
     return evaluate(predictor, loader, cfg.data.input_size, cfg.torch_device(), cfg.eval_step,
                     keep_maps=keep_maps)
+
+
+def unavailable_metrics(scores: dict) -> str:
+    """One line naming the metrics a split cannot give (CUB: no masks -> no PxAP; OpenImages: no
+    boxes -> no MaxBoxAcc / V2 / top-k loc), or "" when all are there."""
+    missing = []
+    if "max_box_acc" not in scores:
+        missing.append("MaxBoxAcc, MaxBoxAccV2, top-1/top-5 loc (this split has no boxes)")
+    if "pxap" not in scores:
+        missing.append("PxAP and pixel curves (this split has no masks)")
+    return ("not available: " + "; ".join(missing)) if missing else ""

@@ -1,10 +1,15 @@
 """Profiles and shared steps for the notebook series.
 
-``FCAM_PROFILE=ci`` (default without a GPU or dataset): the synthetic set, the tiny backbone, CPU,
-minutes. ``FCAM_PROFILE=full``: CUB (or OpenImages) with ImageNet weights on a GPU and the
-paper's settings; set ``FCAM_DATASET`` (CUB | OpenImages), ``FCAM_DATA_ROOT`` and
-``FCAM_METADATA_ROOT``. All notebooks share one run folder (``FCAM_RUNS``, default ``runs/nb``):
-a checkpoint written by one notebook is reused by the next, and missing ones are trained.
+``FCAM_PROFILE=ci`` (default): the synthetic set, the tiny backbone, minutes on a CPU (on the GPU
+when there is one). ``FCAM_PROFILE=full``: CUB (or OpenImages) with ImageNet weights on a GPU and
+the paper's settings; set ``FCAM_DATASET`` (CUB | OpenImages) and ``FCAM_DATA_ROOT`` (the image
+folder; ``FCAM_METADATA_ROOT`` defaults to the official splits shipped in the package). Without
+CUDA the full profile stops with the estimated cost, unless ``FCAM_ALLOW_CPU=1``.
+``FCAM_REHEARSAL=1`` rehearses the full profile on the CPU: a subset of the official metadata,
+rendered placeholder images, the paper configuration shrunk to one short epoch (CI runs every
+notebook this way for both datasets). All notebooks share one run folder (``FCAM_RUNS``,
+default ``runs/nb``): a checkpoint written by one notebook is reused by the next, and missing
+ones are trained.
 
 Example (a notebook's first cells):
     >>> profile = nb.start(FCAM_PROFILE)
@@ -22,10 +27,13 @@ from pathlib import Path
 import torch
 
 from fcam_nb.config import ABLATION, RunConfig, Variant
-from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader
+from fcam_nb.cost import cpu_refusal
+from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader, official_metadata
+from fcam_nb.data.official import canonical_name
 from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor
 from fcam_nb.models import FCAM, WSOLClassifier
 from fcam_nb.presets import paper_run, synthetic_run
+from fcam_nb.rehearsal import rehearsal_run
 from fcam_nb.train import train_classifier, train_fcam
 
 __all__ = ["ABLATION", "PAPER_TABLES", "Profile", "Variant", "classifier", "fcam", "first_batch",
@@ -38,13 +46,25 @@ PAPER_TABLES = "Belharbi et al., F-CAM, WACV 2022: Table 1 (CUB, OpenImages), Ta
 
 @dataclass(frozen=True)
 class Profile:
-    """A resolved profile: its name, run folder and base run configuration (CAM seeds, all
-    terms); ``note`` says why a requested profile fell back to ``ci``."""
+    """A resolved profile: its name (``ci`` or ``full``), dataset, run folder and base run
+    configuration (CAM seeds, all terms); ``rehearsal`` when the full profile is rehearsed on
+    the CPU."""
 
     name: str
     runs: Path
     base: RunConfig
-    note: str = ""
+    dataset: str = "synthetic"
+    rehearsal: bool = False
+
+    @property
+    def has_boxes(self) -> bool:
+        """Whether the evaluation splits have boxes (synthetic, CUB) - else masks only."""
+        return self.dataset != "OpenImages"
+
+    @property
+    def has_masks(self) -> bool:
+        """Whether the evaluation splits have masks (synthetic, OpenImages) - not CUB."""
+        return self.dataset != "CUB"
 
     def config(self, variant: Variant | None = None) -> RunConfig:
         """The run configuration of this profile for one stage-2 variant."""
@@ -53,41 +73,55 @@ class Profile:
 
 def get_profile(name: str | None = None, seed: int = 0) -> Profile:
     """Resolve a profile once from the argument or the environment (``FCAM_PROFILE``,
-    ``FCAM_RUNS``, ``FCAM_DATASET``, ``FCAM_DATA_ROOT``, ``FCAM_METADATA_ROOT``).
+    ``FCAM_RUNS``, ``FCAM_DATASET``, ``FCAM_DATA_ROOT``, ``FCAM_METADATA_ROOT``,
+    ``FCAM_REHEARSAL``, ``FCAM_ALLOW_CPU``). Prints nothing and changes no global state.
 
-    ``full`` needs CUDA and the data paths; without them it falls back to ``ci`` (see ``note``).
-    Prints nothing and changes no global state (``start`` does).
+    Raises:
+        ValueError: unknown profile or dataset; ``full`` without ``FCAM_DATA_ROOT``.
+        RuntimeError: ``full`` without CUDA (the message gives the estimated cost per step).
     """
-    name = name or os.environ.get("FCAM_PROFILE", "ci")
+    env = os.environ
+    name = name or env.get("FCAM_PROFILE", "ci")
     if name not in ("ci", "full"):
         raise ValueError(f"FCAM_PROFILE must be 'ci' or 'full', got {name!r}")
-    runs = Path(os.environ.get("FCAM_RUNS", "runs/nb"))
-    note = ""
-    if name == "full":
-        missing = [v for v in ("FCAM_DATA_ROOT", "FCAM_METADATA_ROOT") if v not in os.environ]
-        if missing or not torch.cuda.is_available():
-            note = (f"full profile unavailable (GPU: {torch.cuda.is_available()}, "
-                    f"missing: {missing}); using the ci profile")
-            name = "ci"
+    runs = Path(env.get("FCAM_RUNS", "runs/nb"))
     if name == "ci":
         base = synthetic_run(runs / "data", runs / "run", SyntheticConfig(seed=seed), seed=seed)
-        base = base.override(progress=False)
-    else:
-        base = paper_run(os.environ.get("FCAM_DATASET", "CUB"), os.environ["FCAM_DATA_ROOT"],
-                         os.environ["FCAM_METADATA_ROOT"], runs / "run", seed=seed)
-    return Profile(name=name, runs=runs, base=base, note=note)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return Profile("ci", runs, base.override(progress=False, device=device))
+    dataset = env.get("FCAM_DATASET", "CUB")
+    if env.get("FCAM_REHEARSAL") == "1":
+        base = rehearsal_run(dataset, runs / f"rehearsal_data_{dataset}", runs / f"run_{dataset}",
+                             seed=seed)
+        return Profile("full", runs, base, dataset=canonical_name(dataset), rehearsal=True)
+    if "FCAM_DATA_ROOT" not in env:
+        raise ValueError("the full profile needs FCAM_DATA_ROOT (the image folder; run the data "
+                         "cell), or FCAM_REHEARSAL=1 for a CPU rehearsal")
+    metadata = env.get("FCAM_METADATA_ROOT") or official_metadata(dataset)
+    base = paper_run(dataset, env["FCAM_DATA_ROOT"], metadata, runs / f"run_{dataset}", seed=seed)
+    if not torch.cuda.is_available():
+        if env.get("FCAM_ALLOW_CPU") != "1":
+            raise RuntimeError(cpu_refusal(base).replace("--rehearsal", "FCAM_REHEARSAL=1")
+                               .replace("--allow-cpu", "FCAM_ALLOW_CPU=1"))
+        base = base.override(device="cpu")
+    return Profile("full", runs, base, dataset=canonical_name(dataset))
 
 
 def start(name: str | None = None, seed: int = 0) -> Profile:
     """``get_profile``, then pin the CPU threads of the ci profile (2: its numbers depend on the
     thread count) and print what runs where."""
     profile = get_profile(name, seed)
-    if profile.note:
-        print(profile.note)
-    if profile.name == "ci":
+    if profile.base.torch_device().type == "cpu":
         torch.set_num_threads(min(2, os.cpu_count() or 1))
-    print("profile:", profile.name, "| run folder:", profile.runs,
-          "| threads:", torch.get_num_threads())
+    cfg = profile.base
+    what = "rehearsal (CPU, placeholder images)" if profile.rehearsal else cfg.torch_device().type
+    print(f"profile: {profile.name} | dataset: {profile.dataset} | {cfg.backbone} at "
+          f"{cfg.data.input_size} px | {what} | threads: {torch.get_num_threads()} | "
+          f"run folder: {profile.runs}")
+    if not profile.has_masks:
+        print("this dataset has boxes only: PxAP and pixel-level analyses are not available")
+    if not profile.has_boxes:
+        print("this dataset has masks only: MaxBoxAcc, MaxBoxAccV2 and top-k loc are not available")
     return profile
 
 

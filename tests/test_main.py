@@ -27,6 +27,6 @@ def test_main_job_writes_results_resumes_and_keeps_one_decoder_per_method(tmp_pa
     assert other["baseline"]["cls_acc"] == first["baseline"]["cls_acc"]
 
 
-def test_full_profile_needs_its_folders():
-    with pytest.raises(SystemExit, match="--data-root and --metadata-root"):
+def test_full_profile_needs_its_image_folder():
+    with pytest.raises(SystemExit, match="--data-root is required"):
         main(["--dataset", "CUB"])

@@ -1,6 +1,7 @@
 """Notebook profiles: names, the fallback to ci, one run folder, variant tags."""
 
 import pytest
+import torch
 
 from fcam_nb import notebook as nb
 from fcam_nb.config import Variant
@@ -8,20 +9,44 @@ from fcam_nb.config import Variant
 
 def test_profiles(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("FCAM_RUNS", str(tmp_path / "runs"))
-    monkeypatch.delenv("FCAM_DATA_ROOT", raising=False)
+    for var in ("FCAM_DATA_ROOT", "FCAM_REHEARSAL", "FCAM_ALLOW_CPU", "FCAM_METADATA_ROOT"):
+        monkeypatch.delenv(var, raising=False)
     with pytest.raises(ValueError, match="FCAM_PROFILE must be 'ci' or 'full'"):
         nb.get_profile("gpu")
-    full = nb.get_profile("full")  # no data paths here: falls back, and says why
-    assert full.name == "ci" and "using the ci profile" in full.note
+    with pytest.raises(ValueError, match="FCAM_DATA_ROOT"):
+        nb.get_profile("full")
+    ci = nb.get_profile("ci")
     assert capsys.readouterr().out == ""  # resolving prints nothing
-    assert full.runs == tmp_path / "runs"
-    cfg = full.config(Variant("gradcampp", crf=False))
+    assert ci.runs == tmp_path / "runs" and ci.has_boxes and ci.has_masks
+    cfg = ci.config(Variant("gradcampp", crf=False))
     assert cfg.stage2.cam_method == "gradcampp" and not cfg.stage2.use_crf
     assert cfg.out_dir == str(tmp_path / "runs" / "run")
     monkeypatch.setenv("FCAM_RUNS", str(tmp_path / "elsewhere"))  # resolved once, not per call
-    assert full.config().out_dir == str(tmp_path / "runs" / "run")
-    started = nb.start("full")
-    assert "using the ci profile" in capsys.readouterr().out and started.name == "ci"
+    assert ci.config().out_dir == str(tmp_path / "runs" / "run")
+
+
+def test_full_profile_without_cuda_stops_with_the_cost(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("FCAM_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("FCAM_DATA_ROOT", str(tmp_path / "images"))
+    monkeypatch.delenv("FCAM_REHEARSAL", raising=False)
+    monkeypatch.delenv("FCAM_ALLOW_CPU", raising=False)
+    with pytest.raises(RuntimeError, match=r"min per stage-2 step.*FCAM_REHEARSAL=1"):
+        nb.get_profile("full")
+    monkeypatch.setenv("FCAM_ALLOW_CPU", "1")
+    profile = nb.get_profile("full")
+    assert profile.base.device == "cpu" and profile.dataset == "CUB" and not profile.has_masks
+
+
+def test_rehearsal_profile_uses_the_paper_configuration_on_the_cpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("FCAM_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("FCAM_REHEARSAL", "1")
+    monkeypatch.setenv("FCAM_DATASET", "openimages")
+    profile = nb.get_profile("full")
+    cfg = profile.base
+    assert profile.rehearsal and profile.dataset == "OpenImages" and not profile.has_boxes
+    assert (cfg.backbone, cfg.data.input_size, cfg.device) == ("resnet50", 224, "cpu")
+    assert len(nb.split(profile, "test")) > 0
 
 
 def test_variant_tags_and_labels_are_distinct():
