@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fcam_nb.data import WSOLDataset, prepare, read_metadata
+from fcam_nb.rehearsal import make_rehearsal_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,11 +60,36 @@ def test_prepare_cub_script_end_to_end(tmp_path):
     archive = _fake_cub(tmp_path)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "data_scripts" / "prepare_cub.py"), "--root",
-         str(tmp_path / "CUB"), "--archive", str(archive), "--val-per-class", "1"],
+         str(tmp_path / "CUB"), "--archive", str(archive), "--holdout-per-class", "1",
+         "--no-md5"],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
     assert "val: 2 images OK" in proc.stdout and "test: 2 images OK" in proc.stdout
+
+
+def test_prepare_cub_official_splits_from_the_two_archives_runs_twice(tmp_path):
+    """CUB images from CUB_200_2011.tgz, validation images from CUBV2.tar, the official
+    metadata (here a subset, with placeholder images at its declared paths)."""
+    src = make_rehearsal_data("CUB", tmp_path / "src", classes=2, per_class=(2, 1, 1))
+    cub_tgz, cubv2 = tmp_path / "CUB_200_2011.tgz", tmp_path / "CUBV2.tar"
+    with tarfile.open(cub_tgz, "w:gz") as t:
+        for split in ("train", "test"):
+            for image_id in read_metadata(src / "metadata" / split).image_ids:
+                t.add(src / "images" / image_id, arcname=f"CUB_200_2011/images/{image_id}")
+    with tarfile.open(cubv2, "w") as t:
+        for image_id in read_metadata(src / "metadata" / "val").image_ids:
+            t.add(src / "images" / image_id, arcname=image_id)
+    kw = {"metadata_source": src / "metadata", "archive_md5": None}
+    first = prepare.prepare_cub(tmp_path / "CUB", cub_tgz, cubv2, **kw)
+    assert first == {"train": 4, "val": 2, "test": 2}
+    assert prepare.prepare_cub(tmp_path / "CUB", cub_tgz, cubv2, **kw) == first  # idempotent
+    assert not any(p.is_symlink() for p in (tmp_path / "CUB").rglob("*"))
+    ds = WSOLDataset(tmp_path / "CUB" / "images", tmp_path / "CUB" / "metadata" / "val",
+                     num_classes=2)
+    assert ds[0]["boxes"].shape[1] == 4  # declared sizes match the extracted images
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        prepare.prepare_cub(tmp_path / "other", cub_tgz, cubv2, metadata_source=src / "metadata")
 
 
 def test_openimages_layout_validates(tmp_path):

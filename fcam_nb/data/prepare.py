@@ -6,10 +6,14 @@
   image_class_labels.txt, train_test_split.txt, bounding_boxes.txt): ids
   ``<class folder>/<file>``, 0-based labels, boxes ``x, y, x + w, y + h`` as in wsolevaluation.
 * ``validate_split``: parse the metadata and check every referenced file exists.
+* ``prepare_cub(root)`` / ``prepare_openimages(root, ...)``: the whole preparation, idempotent
+  (a finished step is skipped), used by ``data_scripts/`` and the notebooks' data cell.
 
-The paper's CUB validation split is CUBV2 (wsolevaluation, 5 new images per class); when its
-archive is not given, ``holdout_val`` carves ``per_class`` train images per class instead (a
-documented deviation; the test split is the official one either way).
+The protocol's splits ship with the package (``fcam_nb.data.official_metadata``). CUB: train on
+the 5994 CUB train images, validate on CUBV2 (wsolevaluation's 1000 separate images, 5 per
+class; its archive has no published checksum, so its content is checked against the val
+metadata instead), test on the 5794 CUB test images. ``holdout_per_class`` keeps the older
+option of validating on train images held out per class (not the protocol).
 """
 
 from __future__ import annotations
@@ -25,11 +29,19 @@ from pathlib import Path
 
 import cv2
 
+from fcam_nb.data.official import SPLIT_SIZES, official_metadata
 from fcam_nb.data.wsol import METADATA_FILES, MetadataError, read_metadata
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 CUB_MD5 = "97eceeb196236b17998738112f37df78"
 WSOLEVAL_RAW = "https://raw.githubusercontent.com/clovaai/wsolevaluation/master/metadata"
+# CUBV2 (wsolevaluation's CUB validation images), the mirrors its dataset scripts use
+CUBV2_URLS = (
+    "https://onedrive.live.com/download?cid=B7111B95B80CCC66&resid=B7111B95B80CCC66%2130812"
+    "&authkey=AFMzb4akufUiWU0",
+    "https://onedrive.live.com/download?cid=CDFA15086FCF162E&resid=CDFA15086FCF162E%21106"
+    "&authkey=AKqHxnapY3zqUDo",
+)
 
 
 def file_md5(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -108,18 +120,21 @@ def _write(folder: Path, rows: list[tuple[str, int, tuple[int, int], list[float]
     )
 
 
-def cub_metadata(cub_root: str | os.PathLike, out: str | os.PathLike) -> dict[str, int]:
-    """Write ``out/train`` and ``out/test`` metadata from an unpacked CUB_200_2011 folder."""
+def cub_metadata(cub_root: str | os.PathLike, out: str | os.PathLike,
+                 images: str | os.PathLike | None = None) -> dict[str, int]:
+    """Write ``out/train`` and ``out/test`` metadata from an unpacked CUB_200_2011 folder
+    (``images``: where its image folders are now, default ``cub_root/images``)."""
     cub = Path(cub_root)
+    image_root = Path(images) if images is not None else cub / "images"
     images = _table(cub / "images.txt", 2)
     labels = _table(cub / "image_class_labels.txt", 2)
     split = _table(cub / "train_test_split.txt", 2)
     boxes = _table(cub / "bounding_boxes.txt", 5)
     rows: dict[str, list] = {"train": [], "test": []}
     for key, (rel,) in images.items():
-        image = cv2.imread(str(cub / "images" / rel))
+        image = cv2.imread(str(image_root / rel))
         if image is None:
-            raise FileNotFoundError(f"cannot read CUB image {cub / 'images' / rel}")
+            raise FileNotFoundError(f"cannot read CUB image {image_root / rel}")
         x, y, w, h = (float(v) for v in boxes[key])
         row = (rel, int(labels[key][0]) - 1, (image.shape[1], image.shape[0]), [x, y, x + w, y + h])
         rows["train" if split[key][0] == "1" else "test"].append(row)
@@ -170,3 +185,89 @@ def fetch_wsoleval_metadata(dataset: str, out: str | os.PathLike,
         for name in METADATA_FILES:
             download(f"{WSOLEVAL_RAW}/{dataset}/{split}/{name}", out / split / name)
     return out
+
+
+def download_any(urls: tuple[str, ...], dest: str | os.PathLike, md5: str | None = None) -> Path:
+    """``download`` from the first mirror that answers; the error names every failed mirror."""
+    errors = []
+    for url in urls:
+        try:
+            return download(url, dest, md5)
+        except OSError as e:
+            errors.append(f"{url[:60]}...: {e}")
+    raise OSError(f"could not download {Path(dest).name}: " + "; ".join(errors))
+
+
+def _mark(folder: Path, name: str) -> Path:
+    return folder / f".{name}.done"
+
+
+def prepare_cub(root: str | os.PathLike, archive: str | os.PathLike | None = None,
+                cubv2_archive: str | os.PathLike | None = None,
+                holdout_per_class: int | None = None,
+                metadata_source: str | os.PathLike | None = None,
+                archive_md5: str | None = CUB_MD5) -> dict[str, int]:
+    """CUB in the wsolevaluation layout: ``root/images/<class>/<file>.jpg``, ``root/metadata``.
+
+    Args:
+        root: target folder; finished steps (marked) are skipped, so it can run again.
+        archive: a local CUB_200_2011.tgz (else downloaded); its md5 is always checked.
+        cubv2_archive: a local CUBV2.tar (else downloaded from ``CUBV2_URLS``).
+        holdout_per_class: validate on this many train images per class instead of CUBV2
+            (metadata built from CUB's own files; not the protocol).
+        metadata_source: the official metadata folder (default: the one shipped in the package).
+        archive_md5: expected md5 of the CUB archive (None: not checked; for test archives).
+    Returns:
+        Images per split, after checking that every file of every split exists.
+    """
+    root = Path(root)
+    images, metadata = root / "images", root / "metadata"
+    raw = root / "raw"
+    if not _mark(root, "cub").is_file():
+        archive = archive or download(CUB_URL, root / "CUB_200_2011.tgz", archive_md5)
+        check_md5(archive, archive_md5)
+        extract(archive, raw)
+        images.mkdir(parents=True, exist_ok=True)
+        for folder in sorted((raw / "CUB_200_2011" / "images").iterdir()):
+            if (images / folder.name).exists():  # a run interrupted while moving
+                shutil.rmtree(images / folder.name)
+            shutil.move(str(folder), images / folder.name)  # class folders, no symlink left behind
+        _mark(root, "cub").write_text("ok\n")
+    if holdout_per_class:
+        cub_metadata(raw / "CUB_200_2011", metadata, images=images)
+        holdout_val(metadata, holdout_per_class)
+    else:
+        if not _mark(root, "cubv2").is_file():
+            cubv2_archive = cubv2_archive or download_any(CUBV2_URLS, root / "CUBV2.tar")
+            extract(cubv2_archive, images)  # the archive holds <class>/<file>.jpg
+            _mark(root, "cubv2").write_text("ok\n")
+        source = Path(metadata_source) if metadata_source else official_metadata("CUB")
+        for split in ("train", "val", "test"):
+            (metadata / split).mkdir(parents=True, exist_ok=True)
+            for name in METADATA_FILES:
+                shutil.copyfile(source / split / name, metadata / split / name)
+    return {split: validate_split(images, metadata / split, 200) for split in ("train", "val", "test")}
+
+
+def prepare_openimages(root: str | os.PathLike, images_archive: str | os.PathLike,
+                       masks_archive: str | os.PathLike,
+                       metadata_source: str | os.PathLike | None = None) -> dict[str, int]:
+    """OpenImages30k in the wsolevaluation layout under ``root`` (images and masks side by side,
+    ``root/metadata`` copied from the shipped official splits). The two archives are the ones
+    linked from the wsolevaluation README (download them by hand). Idempotent."""
+    root = Path(root)
+    for name, archive in (("oi_images", images_archive), ("oi_masks", masks_archive)):
+        if not _mark(root, name).is_file():
+            extract(archive, root)
+            _mark(root, name).write_text("ok\n")
+    source = Path(metadata_source) if metadata_source else official_metadata("OpenImages")
+    for split in ("train", "val", "test"):
+        (root / "metadata" / split).mkdir(parents=True, exist_ok=True)
+        for name in METADATA_FILES:
+            shutil.copyfile(source / split / name, root / "metadata" / split / name)
+    counts = {split: validate_split(root, root / "metadata" / split, 100, mask_root=root)
+              for split in ("train", "val", "test")}
+    expected = SPLIT_SIZES["OpenImages"]
+    if metadata_source is None and counts != expected:
+        raise ValueError(f"OpenImages splits have {counts} images, expected {expected}")
+    return counts
