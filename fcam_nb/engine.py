@@ -76,10 +76,19 @@ def selection_key(metrics: dict, by: str = "loc") -> float:
     return metrics.get("max_box_acc", metrics.get("pxap", 0.0))
 
 
+def amp_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
+    """Mixed precision of a run: bf16 on CUDA from compute capability 8.0 (A100, L4...), fp16
+    below (T4, V100: no bf16), None on the CPU or without ``cfg.amp``."""
+    if not cfg.amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+
+
 def autocast(cfg: RunConfig, device: torch.device):
-    """bf16 autocast on CUDA when ``cfg.amp``; a no-op context elsewhere."""
-    enabled = cfg.amp and device.type == "cuda"
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+    """Autocast to ``amp_dtype``; a no-op context on the CPU."""
+    dtype = amp_dtype(cfg, device)
+    return torch.autocast(device_type=device.type, dtype=dtype or torch.bfloat16,
+                          enabled=dtype is not None)
 
 
 def load_checked(path: Path, device: torch.device, fingerprint: str) -> dict:
@@ -126,6 +135,7 @@ def fit(cfg: RunConfig, stage: Stage) -> None:
         return
     train_set = cfg.data.dataset("train", train=True)
     val_set = cfg.data.dataset("val", train=False)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype(cfg, device) == torch.float16 else None
     for epoch in range(start, stage.epochs):
         _set_lr(stage.optimizer, epoch, stage.epochs, stage.cosine)
         gen = epoch_generator(cfg.seed, stage.number, epoch)
@@ -138,8 +148,13 @@ def fit(cfg: RunConfig, stage: Stage) -> None:
         for x, y in augmented_batches(bar, cfg.data.input_size, gen, device):
             terms = stage.step(x, y, gen, epoch)
             stage.optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            stage.optimizer.step()
+            if scaler is None:
+                terms["total"].backward()
+                stage.optimizer.step()
+            else:  # fp16: scale the loss so small gradients do not underflow
+                scaler.scale(terms["total"]).backward()
+                scaler.step(stage.optimizer)
+                scaler.update()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.detach() * y.shape[0]
             seen += y.shape[0]

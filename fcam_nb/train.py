@@ -113,7 +113,8 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
     def step(x, y, gen, epoch):
         with autocast(cfg, device):  # one encoder forward feeds both the CAM and the decoder
             feats, _, seg = net(x, with_features=True)
-            low = cam.from_features(x, feats[-1], model.classifier.pool_and_classify, y)
+        # CAMs and seeds in fp32: bf16 moves CAM values by up to ~9 of 255 levels (and Otsu)
+        low = cam.from_features(x, feats[-1].float(), model.classifier.pool_and_classify, y)
         cams = upsample_maps(low, x.shape[-2:])
         return objective(seg, cams, denormalize_255(x), gen, epoch)
 

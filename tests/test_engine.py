@@ -1,0 +1,32 @@
+"""The shared training loop's pieces: randomness per (seed, stage, epoch), selection keys,
+mixed precision by GPU generation."""
+
+import pytest
+import torch
+
+from fcam_nb.config import DataConfig, RunConfig
+from fcam_nb.engine import amp_dtype, epoch_generator, selection_key
+
+
+def test_epoch_generators_are_distinct_and_reproducible():
+    draw = lambda s, st, e: torch.rand(3, generator=epoch_generator(s, st, e))
+    torch.testing.assert_close(draw(0, 1, 2), draw(0, 1, 2), rtol=0, atol=0)
+    assert not torch.equal(draw(0, 1, 2), draw(0, 2, 2))
+    assert not torch.equal(draw(0, 1, 2), draw(1, 1, 2))
+
+
+def test_selection_key_follows_what_the_split_measures():
+    assert selection_key({"max_box_acc": 70.0, "pxap": 50.0}) == 70.0
+    assert selection_key({"pxap": 50.0, "cls_acc": 90.0}) == 50.0  # mask-only split (OpenImages)
+    assert selection_key({"cls_acc": 90.0}, "cls") == 90.0
+    with pytest.raises(ValueError, match="select_by"):
+        selection_key({}, "acc")
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((8, 0), torch.bfloat16)])
+def test_mixed_precision_by_compute_capability(monkeypatch, capability, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    cfg = RunConfig(DataConfig("d", "m", 2), "out")
+    assert amp_dtype(cfg, torch.device("cuda")) == expected
+    assert amp_dtype(cfg, torch.device("cpu")) is None
+    assert amp_dtype(cfg.override(amp=False), torch.device("cuda")) is None
