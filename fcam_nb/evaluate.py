@@ -158,3 +158,41 @@ def unavailable_metrics(scores: dict) -> str:
     if "pxap" not in scores:
         missing.append("PxAP and pixel curves (this split has no masks)")
     return ("not available: " + "; ".join(missing)) if missing else ""
+
+
+METRIC_NAMES = {"max_box_acc": "MaxBoxAcc", "max_box_acc_v2": "MaxBoxAccV2", "pxap": "PxAP",
+                "top1_loc": "Top-1 Loc", "top5_loc": "Top-5 Loc", "cls_acc": "Cls acc"}
+TABLE_KEYS = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "top5_loc")
+
+
+def primary_metric(scores: dict) -> str:
+    """The protocol's localization metric of a split: MaxBoxAcc with boxes, PxAP with masks only."""
+    if "max_box_acc" in scores:
+        return "max_box_acc"
+    if "pxap" in scores:
+        return "pxap"
+    raise KeyError("scores hold neither max_box_acc nor pxap")
+
+
+def score_table(rows: dict[str, dict], keys: tuple[str, ...] = TABLE_KEYS) -> str:
+    """Fixed-width text table of ``rows`` (name -> scores) over the metrics they all have."""
+    cols = [k for k in keys if all(k in r for r in rows.values())]
+    width = max([len(n) for n in rows] + [8]) + 2
+    lines = [" " * width + "".join(f"{METRIC_NAMES.get(k, k):>13s}" for k in cols)]
+    for name, r in rows.items():
+        lines.append(f"{name:{width}s}" + "".join(f"{r[k]:13.1f}" for k in cols))
+    return "\n".join(lines)
+
+
+def object_regions(dataset: WSOLDataset) -> torch.Tensor:
+    """GT object pixels of every image of an evaluation split, bool (N, S, S): the instance
+    masks (== 1) where the split has masks, else the union of the filled GT boxes (CUB)."""
+    items = [dataset[i] for i in range(len(dataset))]
+    if "mask" in items[0]:
+        return torch.stack([it["mask"] == 1 for it in items])
+    size = dataset.size
+    out = torch.zeros(len(items), size, size, dtype=torch.bool)
+    for i, it in enumerate(items):
+        for x0, y0, x1, y1 in it["boxes"].tolist():
+            out[i, y0 : y1 + 1, x0 : x1 + 1] = True
+    return out

@@ -71,10 +71,12 @@ class Profile:
         return self.base.with_variant(variant or Variant())
 
 
-def get_profile(name: str | None = None, seed: int = 0) -> Profile:
+def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = None,
+                data_root: str | None = None, runs: str | None = None) -> Profile:
     """Resolve a profile once from the argument or the environment (``FCAM_PROFILE``,
     ``FCAM_RUNS``, ``FCAM_DATASET``, ``FCAM_DATA_ROOT``, ``FCAM_METADATA_ROOT``,
-    ``FCAM_REHEARSAL``, ``FCAM_ALLOW_CPU``). Prints nothing and changes no global state.
+    ``FCAM_REHEARSAL``, ``FCAM_ALLOW_CPU``); ``dataset``, ``data_root`` and ``runs`` given here
+    (a notebook's parameters cell) win over the environment. Prints nothing, changes nothing.
 
     Raises:
         ValueError: unknown profile or dataset; ``full`` without ``FCAM_DATA_ROOT``.
@@ -84,21 +86,22 @@ def get_profile(name: str | None = None, seed: int = 0) -> Profile:
     name = name or env.get("FCAM_PROFILE", "ci")
     if name not in ("ci", "full"):
         raise ValueError(f"FCAM_PROFILE must be 'ci' or 'full', got {name!r}")
-    runs = Path(env.get("FCAM_RUNS", "runs/nb"))
+    runs = Path(runs or env.get("FCAM_RUNS", "runs/nb"))
     if name == "ci":
         base = synthetic_run(runs / "data", runs / "run", SyntheticConfig(seed=seed), seed=seed)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return Profile("ci", runs, base.override(progress=False, device=device))
-    dataset = env.get("FCAM_DATASET", "CUB")
+    dataset = dataset or env.get("FCAM_DATASET", "CUB")
+    data_root = data_root or env.get("FCAM_DATA_ROOT")
     if env.get("FCAM_REHEARSAL") == "1":
         base = rehearsal_run(dataset, runs / f"rehearsal_data_{dataset}", runs / f"run_{dataset}",
-                             seed=seed)
+                             seed=seed, per_class=(2, 1, 1))
         return Profile("full", runs, base, dataset=canonical_name(dataset), rehearsal=True)
-    if "FCAM_DATA_ROOT" not in env:
+    if not data_root:
         raise ValueError("the full profile needs FCAM_DATA_ROOT (the image folder; run the data "
                          "cell), or FCAM_REHEARSAL=1 for a CPU rehearsal")
     metadata = env.get("FCAM_METADATA_ROOT") or official_metadata(dataset)
-    base = paper_run(dataset, env["FCAM_DATA_ROOT"], metadata, runs / f"run_{dataset}", seed=seed)
+    base = paper_run(dataset, data_root, metadata, runs / f"run_{dataset}", seed=seed)
     if not torch.cuda.is_available():
         if env.get("FCAM_ALLOW_CPU") != "1":
             raise RuntimeError(cpu_refusal(base).replace("--rehearsal", "FCAM_REHEARSAL=1")
@@ -107,10 +110,11 @@ def get_profile(name: str | None = None, seed: int = 0) -> Profile:
     return Profile("full", runs, base, dataset=canonical_name(dataset))
 
 
-def start(name: str | None = None, seed: int = 0) -> Profile:
-    """``get_profile``, then pin the CPU threads of the ci profile (2: its numbers depend on the
-    thread count) and print what runs where."""
-    profile = get_profile(name, seed)
+def start(name: str | None = None, seed: int = 0, dataset: str | None = None,
+          data_root: str | None = None, runs: str | None = None) -> Profile:
+    """``get_profile``, then pin the CPU threads (2: the numbers depend on the thread count) and
+    print what runs where."""
+    profile = get_profile(name, seed, dataset, data_root, runs)
     if profile.base.torch_device().type == "cpu":
         torch.set_num_threads(min(2, os.cpu_count() or 1))
     cfg = profile.base
@@ -159,3 +163,41 @@ def score_fcam(profile: Profile, model: FCAM, **kw) -> dict:
 def first_batch(profile: Profile, n: int = 8, name: str = "test") -> dict:
     """The first ``n`` images of a split as a batch dict (images in [0, 1])."""
     return next(iter(make_loader(split(profile, name), n)))
+
+
+def runs_on_drive(runs: str, use_drive: bool) -> str:
+    """On Colab with ``use_drive``: mount Google Drive and put the run folder there, so
+    checkpoints survive a disconnected runtime (training resumes from them). Else ``runs``."""
+    import sys
+
+    if not use_drive or "google.colab" not in sys.modules:
+        return runs
+    from google.colab import drive  # Colab only
+
+    drive.mount("/content/drive")
+    path = Path("/content/drive/MyDrive/fcam-nb") / runs
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def prepare_data(profile_name: str, dataset: str, data_root: str) -> str:
+    """The data cell: for the full profile (not a rehearsal), make sure ``dataset`` is prepared
+    under ``data_root``'s parent (CUB: downloaded, checksummed, extracted; OpenImages: its two
+    archives, downloaded by hand from the wsolevaluation README, must lie there). Skipped when
+    done. Returns the image folder to pass to the profile."""
+    from fcam_nb.data import prepare
+
+    if profile_name != "full" or os.environ.get("FCAM_REHEARSAL") == "1":
+        return data_root
+    name = canonical_name(dataset)
+    root = Path(data_root)
+    if name == "CUB":
+        prepare.prepare_cub(root.parent)
+        return str(root.parent / "images")
+    archives = [root / "OpenImages_images.zip", root / "OpenImages_annotations.zip"]
+    missing = [str(a) for a in archives if not a.is_file()]
+    if missing and not (root / ".oi_images.done").is_file():
+        raise FileNotFoundError(f"put the OpenImages30k archives from the wsolevaluation README "
+                                f"here first: {missing}")
+    prepare.prepare_openimages(root, *archives)
+    return str(root)

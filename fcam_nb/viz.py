@@ -134,6 +134,17 @@ def iou_per_image(maps, gt_boxes, tau: float) -> np.ndarray:
     ])
 
 
+def mask_iou_per_image(maps, gt_masks, tau: float) -> np.ndarray:
+    """Pixel IoU of ``maps >= tau`` with the GT object (mask == 1; ignore pixels left out), (N,)."""
+    pred = _np(maps) >= tau
+    gt = _np(gt_masks)
+    keep = gt != 255
+    fg = gt == 1
+    inter = (pred & fg & keep).reshape(len(pred), -1).sum(1)
+    union = ((pred | fg) & keep).reshape(len(pred), -1).sum(1)
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
 def threshold_explorer(images, maps: dict[str, np.ndarray], gt_boxes, index: int = 0):
     """ipywidgets slider over tau showing each method's box on one image (notebook only)."""
     import ipywidgets as widgets

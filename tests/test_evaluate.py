@@ -72,3 +72,21 @@ def test_predictors_give_full_resolution_maps_in_unit_range():
         maps, logits = predict(x, y)
         assert maps.shape == (2, SIZE, SIZE) and logits.shape == (2, 2)
         assert 0 <= float(maps.min()) and float(maps.max()) <= 1
+
+
+def test_tables_and_regions_follow_what_the_split_has(tmp_path):
+    from fcam_nb.data import SyntheticConfig, WSOLDataset, generate, split_paths
+    from fcam_nb.evaluate import object_regions, primary_metric, score_table
+
+    rows = {"CAM": {"max_box_acc": 50.0, "pxap": 60.0}, "F-CAM": {"max_box_acc": 90.0}}
+    table = score_table(rows)
+    assert "MaxBoxAcc" in table and "PxAP" not in table and "90.0" in table
+    assert primary_metric({"pxap": 1.0}) == "pxap" and primary_metric(rows["CAM"]) == "max_box_acc"
+    root = generate(tmp_path, SyntheticConfig(n_train=2, n_val=2, n_test=3, seed=0))
+    paths = split_paths(root, "test")
+    with_masks = WSOLDataset(**paths, resize=32, size=32)
+    boxes_only = WSOLDataset(paths["data_root"], paths["metadata_dir"], resize=32, size=32)
+    masks, boxes = object_regions(with_masks), object_regions(boxes_only)
+    assert masks.shape == boxes.shape == (3, 32, 32)
+    # a box covers its mask (up to the protocol's int() rounding of box corners at 32 px)
+    assert (masks & ~boxes).sum() <= 0.02 * masks.sum() and boxes.sum() > masks.sum()
