@@ -50,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "official wsolevaluation splits shipped in the package)")
     p.add_argument("--backbone", default="resnet50", choices=sorted(ENCODERS),
                    help="CUB/OpenImages backbone")
+    p.add_argument("--schedule", choices=["paper", "colab"], default="paper",
+                   help="CUB/OpenImages: the paper's epochs (50/50 CUB, 10/10 OpenImages, CRF at "
+                        "full resolution) or the short colab schedule (10/3 CUB, 3/1 OpenImages, "
+                        "CRF at 1/2)")
     p.add_argument("--rehearsal", action="store_true",
                    help="CUB/OpenImages: rehearse the paper path on the CPU with a subset of the "
                         "official metadata and rendered placeholder images (no download)")
@@ -80,7 +84,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
             raise SystemExit("--data-root is required for CUB/OpenImages (or use --rehearsal)")
         metadata = args.metadata_root or official_metadata(args.dataset)
         cfg = paper_run(args.dataset, args.data_root, metadata, args.out,
-                        backbone=args.backbone, variant=variant, seed=args.seed)
+                        backbone=args.backbone, variant=variant, seed=args.seed,
+                        schedule=args.schedule)
         if cfg.torch_device().type == "cpu" and not args.allow_cpu:
             raise SystemExit(cpu_refusal(cfg))
     epochs1 = {"epochs": args.stage1_epochs} if args.stage1_epochs is not None else None

@@ -45,3 +45,39 @@ def cpu_refusal(cfg: RunConfig) -> str:
         f"backbone. Run on a GPU (e.g. Colab), rehearse the path with --rehearsal, or pass "
         f"--allow-cpu to run anyway."
     )
+
+
+CRF_FLOPS_PER_PAIR = 20  # 5 differences, 5 squares, 4 adds, exp, 2 FMAs (K = 2)
+
+
+def forward_flops(module, *inputs) -> int:
+    """FLOPs (2 per multiply-add) of one forward of ``module`` on ``inputs``, counted by
+    ``torch.utils.flop_counter`` (convolutions, matmuls; element-wise ops are not counted)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return counter.get_total_flops()
+
+
+def per_image_costs(backbone: str, input_size: int = 224, crf_scale: float = 1.0,
+                    num_classes: int = 200) -> dict[str, float]:
+    """Per-image work of each stage at ``input_size`` (FLOPs; backward counted as 2x forward):
+    ``stage1_train`` (encoder forward + backward), ``eval`` (encoder forward), ``stage2_train``
+    (frozen encoder forward + decoder forward and backward), ``stage2_eval`` and
+    ``crf_pairs`` (pixel pairs of the exact CRF at ``crf_scale``)."""
+    import torch
+
+    from fcam_nb.models import build_classifier, build_decoder
+
+    clf = build_classifier(backbone, num_classes).eval()
+    decoder = build_decoder(clf.encoder).eval()
+    x = torch.zeros(1, 3, input_size, input_size)
+    encoder = forward_flops(clf, x)
+    with torch.no_grad():
+        feats = clf.encoder(x)
+    decode = forward_flops(decoder, feats, (input_size, input_size))
+    return {"encoder_fwd": encoder, "decoder_fwd": decode, "stage1_train": 3 * encoder,
+            "eval": encoder, "stage2_train": encoder + 3 * decode, "stage2_eval": encoder + decode,
+            "crf_pairs": crf_pairs_per_image(input_size, crf_scale)}

@@ -72,10 +72,12 @@ class Profile:
 
 
 def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = None,
-                data_root: str | None = None, runs: str | None = None) -> Profile:
+                data_root: str | None = None, runs: str | None = None,
+                schedule: str | None = None) -> Profile:
     """Resolve a profile once from the argument or the environment (``FCAM_PROFILE``,
     ``FCAM_RUNS``, ``FCAM_DATASET``, ``FCAM_DATA_ROOT``, ``FCAM_METADATA_ROOT``,
-    ``FCAM_REHEARSAL``, ``FCAM_ALLOW_CPU``); ``dataset``, ``data_root`` and ``runs`` given here
+    ``FCAM_REHEARSAL``, ``FCAM_ALLOW_CPU``, ``FCAM_SCHEDULE``: ``colab`` (default) or ``paper``);
+    ``dataset``, ``data_root``, ``runs`` and ``schedule`` given here
     (a notebook's parameters cell) win over the environment. Prints nothing, changes nothing.
 
     Raises:
@@ -101,7 +103,9 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
         raise ValueError("the full profile needs FCAM_DATA_ROOT (the image folder; run the data "
                          "cell), or FCAM_REHEARSAL=1 for a CPU rehearsal")
     metadata = env.get("FCAM_METADATA_ROOT") or official_metadata(dataset)
-    base = paper_run(dataset, data_root, metadata, runs / f"run_{dataset}", seed=seed)
+    schedule = schedule or env.get("FCAM_SCHEDULE", "colab")
+    base = paper_run(dataset, data_root, metadata, runs / f"run_{dataset}_{schedule}", seed=seed,
+                     schedule=schedule)
     if not torch.cuda.is_available():
         if env.get("FCAM_ALLOW_CPU") != "1":
             raise RuntimeError(cpu_refusal(base).replace("--rehearsal", "FCAM_REHEARSAL=1")
@@ -111,16 +115,18 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
 
 
 def start(name: str | None = None, seed: int = 0, dataset: str | None = None,
-          data_root: str | None = None, runs: str | None = None) -> Profile:
+          data_root: str | None = None, runs: str | None = None,
+          schedule: str | None = None) -> Profile:
     """``get_profile``, then pin the CPU threads (2: the numbers depend on the thread count) and
     print what runs where."""
-    profile = get_profile(name, seed, dataset, data_root, runs)
+    profile = get_profile(name, seed, dataset, data_root, runs, schedule)
     if profile.base.torch_device().type == "cpu":
         torch.set_num_threads(min(2, os.cpu_count() or 1))
     cfg = profile.base
     what = "rehearsal (CPU, placeholder images)" if profile.rehearsal else cfg.torch_device().type
     print(f"profile: {profile.name} | dataset: {profile.dataset} | {cfg.backbone} at "
-          f"{cfg.data.input_size} px | {what} | threads: {torch.get_num_threads()} | "
+          f"{cfg.data.input_size} px | epochs {cfg.stage1.epochs} + {cfg.stage2.epochs}, CRF scale "
+          f"{cfg.stage2.crf_scale} | {what} | threads: {torch.get_num_threads()} | "
           f"run folder: {profile.runs}")
     if not profile.has_masks:
         print("this dataset has boxes only: PxAP and pixel-level analyses are not available")

@@ -55,28 +55,43 @@ def synthetic_run(
     ).with_variant(variant or Variant())
 
 
+# Epochs (stage 1, stage 2) and CRF scale per schedule and dataset. "paper": the paper's epochs
+# and the CRF at full resolution. "colab": the whole notebook series (one classifier, the three
+# ablation decoders and the decoders notebook 04 compares, 8 in all) in about 1-1.5 h of a T4 by
+# the estimate of benchmarks/cost_table.py (not measured on a GPU): far fewer epochs, the CRF at
+# half resolution (112x112, 1/16 of the pixel pairs).
+SCHEDULES = {
+    "paper": {"cub": (50, 50, 1.0), "openimages": (10, 10, 1.0)},
+    "colab": {"cub": (10, 3, 0.5), "openimages": (3, 1, 0.5)},
+}
+
+
 def paper_run(dataset: str, data_root: str | Path, metadata_root: str | Path, out_dir: str | Path,
-              backbone: str = "resnet50", variant: Variant | None = None, seed: int = 0
-              ) -> RunConfig:
-    """The paper's settings for ``CUB`` (200 classes, 50 epochs, n- large) or ``OpenImages``
-    (100 classes, 10 epochs, n- small, masks); ImageNet weights; GPU.
+              backbone: str = "resnet50", variant: Variant | None = None, seed: int = 0,
+              schedule: str = "paper") -> RunConfig:
+    """The paper's settings for ``CUB`` (200 classes, n- large, boxes) or ``OpenImages``
+    (100 classes, n- small, masks); ImageNet weights; GPU. ``schedule``: ``paper`` (50 / 10
+    epochs per stage, CRF at full resolution) or ``colab`` (see ``SCHEDULES``).
 
     Example:
         >>> cfg = paper_run("CUB", "data/CUB/images", "data/CUB/metadata", "runs/cub")
     """
     key = dataset.lower()
     if key == "cub":
-        num_classes, epochs, n_bg, masks = 200, 50, 0.7, None
+        num_classes, n_bg, masks = 200, 0.7, None
     elif key == "openimages":
-        num_classes, epochs, n_bg, masks = 100, 10, 0.1, str(data_root)
+        num_classes, n_bg, masks = 100, 0.1, str(data_root)
     else:
         raise ValueError(f"dataset must be CUB or OpenImages, got {dataset!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
+    epochs1, epochs2, crf_scale = SCHEDULES[schedule][key]
     data = DataConfig(data_root=str(data_root), metadata_root=str(metadata_root),
                       num_classes=num_classes, mask_root=masks, resize=256, input_size=224,
                       workers=8)
     return RunConfig(
         data=data, out_dir=str(out_dir), backbone=backbone, weights="imagenet",
-        stage1=Stage1Config(epochs=epochs, lr=0.01 if key == "cub" else 0.001),
-        stage2=Stage2Config(epochs=epochs, lr=0.01, n_bg=n_bg),
+        stage1=Stage1Config(epochs=epochs1, lr=0.01 if key == "cub" else 0.001),
+        stage2=Stage2Config(epochs=epochs2, lr=0.01, n_bg=n_bg, crf_scale=crf_scale),
         seed=seed, device="auto",
     ).with_variant(variant or Variant())
