@@ -37,7 +37,8 @@ from fcam_nb.rehearsal import rehearsal_run
 from fcam_nb.train import train_classifier, train_fcam
 
 __all__ = ["ABLATION", "PAPER_TABLES", "Profile", "Variant", "classifier", "fcam", "first_batch",
-           "get_profile", "score", "score_cam", "score_fcam", "split", "start"]
+           "get_profile", "prepare_data", "runs_on_drive", "score", "score_cam", "score_fcam",
+           "split", "start"]
 
 # The paper's reference numbers (Belharbi et al., WACV 2022, Tables 1-3; arXiv 2109.07069) are
 # not transcribed here yet; notebook 04 prints where to find them.

@@ -7,12 +7,15 @@ FP red, FN blue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Callable, Sequence
 
 import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from fcam_nb.metrics import best_ious_at_thresholds, boxes_at_thresholds, scoremaps_to_uint8
 from fcam_nb.metrics import to_numpy as _np
@@ -145,24 +148,50 @@ def mask_iou_per_image(maps, gt_masks, tau: float) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
 
 
-def threshold_explorer(images, maps: dict[str, np.ndarray], gt_boxes, index: int = 0):
-    """ipywidgets slider over tau showing each method's box on one image (notebook only)."""
+def _figure_png(fig: Figure) -> bytes:
+    """PNG bytes of a figure drawn with the Agg canvas (no pyplot, no backend, no display)."""
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buf)
+    return buf.getvalue()
+
+
+def _explorer(draw: Callable[..., Figure], sliders: dict):
+    """Sliders + an image widget redrawn by ``draw(**values)`` on every change.
+
+    The figure is rendered to PNG and shown in an ``ipywidgets.Image``: no ``Output`` widget
+    and no ``plt.show()`` inside a widget callback, which is what hung headless kernels (nbclient,
+    inline backend) intermittently."""
     import ipywidgets as widgets
 
-    def draw(tau: float = 0.5, i: int = index):
-        fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.8), squeeze=False)
+    image = widgets.Image(format="png")
+
+    def refresh(_change=None) -> None:
+        image.value = _figure_png(draw(**{name: s.value for name, s in sliders.items()}))
+
+    for slider in sliders.values():
+        slider.observe(refresh, names="value")
+    refresh()
+    return widgets.VBox([widgets.HBox(list(sliders.values())), image])
+
+
+def threshold_explorer(images, maps: dict[str, np.ndarray], gt_boxes, index: int = 0):
+    """ipywidgets sliders over tau and the image, showing each method's box (notebook only)."""
+    import ipywidgets as widgets
+
+    def draw(tau: float, i: int) -> Figure:
+        fig = Figure(figsize=(2.6 * len(maps), 2.8))
+        axes = fig.subplots(1, len(maps), squeeze=False)
         rgb = to_rgb_uint8(images[i])
         for ax, (name, m) in zip(axes[0], maps.items(), strict=True):
             ax.imshow(draw_boxes(overlay(rgb, m[i]), gt_boxes[i], predicted_box(m[i], tau)))
             ax.set_title(name, fontsize=9)
             ax.axis("off")
-        plt.show()
+        return fig
 
-    return widgets.interactive(
-        draw,
-        tau=widgets.FloatSlider(value=0.5, min=0.0, max=0.99, step=0.01, description="τ"),
-        i=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
-    )
+    return _explorer(draw, {
+        "tau": widgets.FloatSlider(value=0.5, min=0.0, max=0.99, step=0.01, description="τ"),
+        "i": widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
+    })
 
 
 def regions_overlay(image, fg, bg, seeds=None) -> np.ndarray:
@@ -187,21 +216,21 @@ def sampling_explorer(images, cams, erode_ksz: int = 11):
 
     cams_t = torch.as_tensor(_np(cams))
 
-    def draw(n_bg: float = 0.3, seeds: int = 1, step: int = 0):
+    def draw(n_bg: float, seeds: int, step: int) -> Figure:
         fg = foreground_region(cams_t, erode_ksz)
         bg = background_region(cams_t, n_bg)
         lab = seed_labels(cams_t, n_bg, seeds, seeds, 3, erode_ksz,
                           torch.Generator().manual_seed(step))
         n = len(images)
-        fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.4), squeeze=False)
+        fig = Figure(figsize=(2.2 * n, 2.4))
+        axes = fig.subplots(1, n, squeeze=False)
         for i, ax in enumerate(axes[0]):
             ax.imshow(regions_overlay(images[i], fg[i], bg[i], lab[i]))
             ax.axis("off")
-        plt.show()
+        return fig
 
-    return widgets.interactive(
-        draw,
-        n_bg=widgets.FloatSlider(value=0.3, min=0.1, max=0.7, step=0.05, description="n⁻"),
-        seeds=widgets.IntSlider(value=1, min=1, max=10, description="seeds"),
-        step=widgets.IntSlider(value=0, min=0, max=20, description="step"),
-    )
+    return _explorer(draw, {
+        "n_bg": widgets.FloatSlider(value=0.3, min=0.1, max=0.7, step=0.05, description="n⁻"),
+        "seeds": widgets.IntSlider(value=1, min=1, max=10, description="seeds"),
+        "step": widgets.IntSlider(value=0, min=0, max=20, description="step"),
+    })

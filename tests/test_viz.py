@@ -62,3 +62,18 @@ def test_show_localization_builds_one_row_per_image():
     fig = show_localization(images, maps, ["A", "B"], gt_boxes=[[[4, 6, 13, 9]]] * 2, tau=0.5,
                             masks=masks)
     assert len(fig.axes) == 2 * 5  # image + (map, errors) per method
+
+
+def test_explorers_redraw_an_image_widget_without_output_capture():
+    from fcam_nb.viz import sampling_explorer, threshold_explorer
+
+    images = torch.rand(2, 3, 16, 16)
+    cams = torch.rand(2, 16, 16)
+    box = sampling_explorer(images, cams, erode_ksz=3)
+    sliders, image = box.children[0].children, box.children[1]
+    first = image.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    sliders[0].value = 0.6  # n- changes: the picture is redrawn
+    assert image.value != first
+    box = threshold_explorer(images, {"CAM": cams.numpy()}, [np.array([[1, 1, 8, 8]])] * 2)
+    assert box.children[1].value[:4] == b"\x89PNG"
