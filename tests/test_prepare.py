@@ -148,3 +148,19 @@ def test_cub_missing_files(tmp_path):
 
     with pytest.raises(MetadataError, match="missing CUB file"):
         prepare.cub_metadata(tmp_path, tmp_path / "m")
+
+
+def test_prepare_openimages_from_its_two_archives_runs_twice(tmp_path):
+    """Images and masks from two zips (the wsolevaluation layout), the official metadata (here a
+    subset with placeholder files at its declared paths): every split checks, twice."""
+    src = make_rehearsal_data("OpenImages", tmp_path / "src", classes=2, per_class=(2, 1, 1))
+    images_zip, masks_zip = tmp_path / "OpenImages_images.zip", tmp_path / "OpenImages_annotations.zip"
+    with zipfile.ZipFile(images_zip, "w") as zi, zipfile.ZipFile(masks_zip, "w") as zm:
+        for path in (src / "images").rglob("*.*"):
+            (zi if path.suffix == ".jpg" else zm).write(path, path.relative_to(src / "images"))
+    kw = {"metadata_source": src / "metadata"}
+    first = prepare.prepare_openimages(tmp_path / "OI", images_zip, masks_zip, **kw)
+    assert first == {"train": 4, "val": 2, "test": 2}
+    assert prepare.prepare_openimages(tmp_path / "OI", images_zip, masks_zip, **kw) == first
+    ds = WSOLDataset(tmp_path / "OI", tmp_path / "OI" / "metadata" / "test", num_classes=2)
+    assert "mask" in ds[0] and "boxes" not in ds[0]  # masks only, no image sizes needed

@@ -198,6 +198,16 @@ def download_any(urls: tuple[str, ...], dest: str | os.PathLike, md5: str | None
     raise OSError(f"could not download {Path(dest).name}: " + "; ".join(errors))
 
 
+def copy_metadata(source: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy the four metadata files of each split folder of ``source`` into ``dest``."""
+    source, dest = Path(source), Path(dest)
+    for split in ("train", "val", "test"):
+        (dest / split).mkdir(parents=True, exist_ok=True)
+        for name in METADATA_FILES:
+            shutil.copyfile(source / split / name, dest / split / name)
+    return dest
+
+
 def _mark(folder: Path, name: str) -> Path:
     return folder / f".{name}.done"
 
@@ -241,11 +251,7 @@ def prepare_cub(root: str | os.PathLike, archive: str | os.PathLike | None = Non
             cubv2_archive = cubv2_archive or download_any(CUBV2_URLS, root / "CUBV2.tar")
             extract(cubv2_archive, images)  # the archive holds <class>/<file>.jpg
             _mark(root, "cubv2").write_text("ok\n")
-        source = Path(metadata_source) if metadata_source else official_metadata("CUB")
-        for split in ("train", "val", "test"):
-            (metadata / split).mkdir(parents=True, exist_ok=True)
-            for name in METADATA_FILES:
-                shutil.copyfile(source / split / name, metadata / split / name)
+        copy_metadata(metadata_source or official_metadata("CUB"), metadata)
     return {split: validate_split(images, metadata / split, 200) for split in ("train", "val", "test")}
 
 
@@ -260,11 +266,7 @@ def prepare_openimages(root: str | os.PathLike, images_archive: str | os.PathLik
         if not _mark(root, name).is_file():
             extract(archive, root)
             _mark(root, name).write_text("ok\n")
-    source = Path(metadata_source) if metadata_source else official_metadata("OpenImages")
-    for split in ("train", "val", "test"):
-        (root / "metadata" / split).mkdir(parents=True, exist_ok=True)
-        for name in METADATA_FILES:
-            shutil.copyfile(source / split / name, root / "metadata" / split / name)
+    copy_metadata(metadata_source or official_metadata("OpenImages"), root / "metadata")
     counts = {split: validate_split(root, root / "metadata" / split, 100, mask_root=root)
               for split in ("train", "val", "test")}
     expected = SPLIT_SIZES["OpenImages"]
