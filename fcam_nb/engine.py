@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from fcam_nb import checkpoint, distributed
 from fcam_nb.config import RunConfig
 from fcam_nb.data.loader import augmented_batches, make_loader
-from fcam_nb.evaluate import Predictor, evaluate_split
+from fcam_nb.evaluate import Predictor, evaluate_split, primary_metric
 
 Step = Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], dict[str, torch.Tensor]]
 
@@ -73,7 +73,9 @@ def selection_key(metrics: dict, by: str = "loc") -> float:
         return metrics["cls_acc"]
     if by != "loc":
         raise ValueError(f"select_by must be 'loc' or 'cls', got {by!r}")
-    return metrics.get("max_box_acc", metrics.get("pxap", 0.0))
+    if "max_box_acc" not in metrics and "pxap" not in metrics:
+        return 0.0  # a validation split without localization: every epoch ties
+    return metrics[primary_metric(metrics)]
 
 
 def amp_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
