@@ -25,6 +25,7 @@ import torch
 
 from fcam_nb.config import RunConfig, Variant
 from fcam_nb.data.official import NUM_CLASSES, canonical_name, official_metadata
+from fcam_nb.data.synthetic import write_image
 from fcam_nb.data.wsol import METADATA_FILES, read_metadata
 from fcam_nb.presets import paper_run
 
@@ -62,18 +63,6 @@ def _paint(image: np.ndarray, mask: np.ndarray, label: int) -> None:
     hue = (37 * label) % 180
     color = cv2.cvtColor(np.uint8([[[hue, 200, 220]]]), cv2.COLOR_HSV2RGB)[0, 0]
     image[mask > 0] = color
-
-
-def _write_rgb(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {path}")
-
-
-def _write_gray(path: Path, gray: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), gray):
-        raise OSError(f"cannot write {path}")
 
 
 def make_rehearsal_data(dataset: str, root: str | os.PathLike, classes: int = 2,
@@ -119,13 +108,13 @@ def make_rehearsal_data(dataset: str, root: str | os.PathLike, classes: int = 2,
                     rw, rh = rng.uniform(0.12, 0.3) * w, rng.uniform(0.12, 0.3) * h
                     mask = _ellipse_mask(h, w, (cx - rw, cy - rh, cx + rw, cy + rh))
                     _paint(image, mask, label + k)
-                    _write_gray(root / "images" / mask_path, mask)
+                    write_image(root / "images" / mask_path, mask)
                     union |= mask
                 ignore = meta.ignore_paths.get(image_id, "")
                 if ignore:
                     band = cv2.dilate(union, np.ones((7, 7), np.uint8)) & ~union
-                    _write_gray(root / "images" / ignore, band)
-            _write_rgb(root / "images" / image_id, image)
+                    write_image(root / "images" / ignore, band)
+            write_image(root / "images" / image_id, image)
     done.write_text(stamp)
     return root
 

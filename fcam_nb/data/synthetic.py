@@ -195,7 +195,8 @@ def _ignore_band(mask: np.ndarray) -> np.ndarray:
     return cv2.dilate(mask, kernel) - cv2.erode(mask, kernel)
 
 
-def _write_png(path: Path, array: np.ndarray) -> None:
+def write_image(path: Path, array: np.ndarray) -> None:
+    """Write an RGB (H, W, 3) or grey (H, W) uint8 image; the format follows the file suffix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
@@ -216,9 +217,9 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
         rel = f"{split}/{label}/{i:05d}.png"
         mask_rel = f"{split}/{label}/{i:05d}.png"
         ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"
-        _write_png(root / "images" / rel, image)
-        _write_png(root / "masks" / mask_rel, mask)
-        _write_png(root / "masks" / ignore_rel, _ignore_band(mask))
+        write_image(root / "images" / rel, image)
+        write_image(root / "masks" / mask_rel, mask)
+        write_image(root / "masks" / ignore_rel, _ignore_band(mask))
         x0, y0, x1, y1 = _box(mask)
         ids.append(rel)
         labels.append(f"{rel},{label}")
