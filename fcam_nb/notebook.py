@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from fcam_nb.cams import BASELINES
 from fcam_nb.config import ABLATION, RunConfig, Variant
 from fcam_nb.cost import cpu_refusal
 from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader, official_metadata
@@ -67,6 +68,15 @@ class Profile:
         """Whether the evaluation splits have masks (synthetic, OpenImages) - not CUB."""
         return self.dataset != "CUB"
 
+    @property
+    def compared_methods(self) -> tuple[str, ...]:
+        """The CAM methods notebook 04 compares (each with its own F-CAM decoder): all six in the
+        full profile, three in ``ci``, two (one activation-based, one gradient-based) in a CPU
+        rehearsal, where each decoder costs a 224-px ResNet50 epoch."""
+        if self.name == "ci":
+            return ("cam", "gradcampp", "layercam")
+        return ("cam", "gradcampp") if self.rehearsal else BASELINES
+
     def config(self, variant: Variant | None = None) -> RunConfig:
         """The run configuration of this profile for one stage-2 variant."""
         return self.base.with_variant(variant or Variant())
@@ -98,7 +108,7 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
     data_root = data_root or env.get("FCAM_DATA_ROOT")
     if env.get("FCAM_REHEARSAL") == "1":
         base = rehearsal_run(dataset, runs / f"rehearsal_data_{dataset}", runs / f"run_{dataset}",
-                             seed=seed, per_class=(2, 1, 1))
+                             seed=seed)
         return Profile("full", runs, base, dataset=canonical_name(dataset), rehearsal=True)
     if not data_root:
         raise ValueError("the full profile needs FCAM_DATA_ROOT (the image folder; run the data "

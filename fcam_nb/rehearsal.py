@@ -135,7 +135,7 @@ def imagenet_weights_cached(backbone: str) -> bool:
 
 def rehearsal_run(dataset: str, root: str | os.PathLike, out_dir: str | os.PathLike,
                   backbone: str = "resnet50", variant: Variant | None = None, seed: int = 0,
-                  classes: int = 2, per_class: tuple[int, int, int] = (3, 2, 2)) -> RunConfig:
+                  classes: int = 2, per_class: tuple[int, int, int] = (2, 1, 1)) -> RunConfig:
     """The paper configuration of ``dataset`` on rehearsal data (made when missing), on the CPU:
     one epoch per stage, batches of 4, the CRF at ``REHEARSAL_CRF_SCALE``."""
     data_root = make_rehearsal_data(dataset, root, classes=classes, per_class=per_class, seed=seed)

@@ -55,8 +55,8 @@ def test_main_job_rehearses_the_paper_path(tmp_path, capsys, dataset, present, a
 @pytest.mark.parametrize("backbone", ["vgg16", "inceptionv3"])
 def test_other_paper_backbones_take_a_step_of_each_stage(tmp_path, backbone):
     cfg = rehearsal_run("CUB", tmp_path / "data", tmp_path / "run", backbone=backbone,
-                        variant=Variant("cam"))
-    cfg = cfg.override(stage1={"batch_size": 2}, stage2={"batch_size": 2})
+                        variant=Variant("cam"), per_class=(1, 1, 1))
+    cfg = cfg.override(stage1={"batch_size": 2}, stage2={"batch_size": 2})  # one step each
     clf = train_classifier(cfg)
     model = train_fcam(cfg, clf)
     with torch.no_grad():
