@@ -4,17 +4,22 @@ A stage supplies a ``Stage``: the module it trains (and checkpoints), its optimi
 (one batch -> named loss terms with ``total``) and its validation predictor. ``fit`` does the
 rest, identically for both stages:
 
-* resume from ``<tag>_last.pt`` (refused when its fingerprint differs from this run's);
+* one run per folder at a time (``checkpoint.run_lock``); stale temporary files removed;
+* resume from ``<tag>_last.pt``, refused with a clear message when its fingerprint (settings,
+  data), its classifier (stage 2: the digest of the stage-1 weights it was trained on) or, under
+  a cosine schedule, its epoch count differs from this run's;
 * learning rate per epoch (constant or cosine) from each group's ``initial_lr``;
 * randomness per (seed, stage, epoch): the batch order, crops, flips and seed pixels of epoch
   ``e`` come from one generator, so a resumed run is bit-identical;
-* one ``log.jsonl`` record per epoch (losses, seconds, validation metrics);
+* one ``log.jsonl`` record per epoch (losses, seconds, validation metrics; a record re-written
+  after a resume replaces the earlier one in ``read_history``);
 * ``<tag>_best.pt`` when the validation key improves, ``<tag>_last.pt`` after every epoch, both
   written atomically by rank 0.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -42,7 +47,8 @@ class Stage:
     trained: the module whose weights are checkpointed; step(x, y, generator, epoch) -> terms
     with ``total``; predictor() -> the validation predictor; extra_state: a module whose
     ``state_dict`` is checkpointed too (the objective's schedules); end_epoch(): called after each
-    epoch's last step; ties_to_later: on equal validation keys keep the later epoch.
+    epoch's last step; ties_to_later: on equal validation keys keep the later epoch;
+    classifier_id: stage 2's ``weights_digest`` of the frozen classifier (checked on resume).
     """
 
     number: int
@@ -57,6 +63,7 @@ class Stage:
     train_mode: Callable[[], None]
     fingerprint: str
     select_by: str = "loc"
+    classifier_id: str | None = None
     ties_to_later: bool = False
     extra_state: nn.Module | None = None
     end_epoch: Callable[[], None] | None = None
@@ -93,16 +100,53 @@ def autocast(cfg: RunConfig, device: torch.device):
                           enabled=dtype is not None)
 
 
-def load_checked(path: Path, device: torch.device, fingerprint: str) -> dict:
-    """A checkpoint, refused when it was trained with other settings or data."""
+def weights_digest(module: nn.Module) -> str:
+    """16 hex digits naming a module's exact weights and buffers (names, dtypes, shapes, bytes)."""
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_checked(path: Path, device: torch.device, fingerprint: str,
+                 classifier_id: str | None = None) -> dict:
+    """A checkpoint, refused (``CheckpointError``) when it has no fingerprint, was trained with
+    other settings or data, or (``classifier_id`` given) on another stage-1 classifier."""
     state = checkpoint.load(path, device)
     saved = state.get("fingerprint")
-    if saved is not None and saved != fingerprint:
-        raise ValueError(
+    if saved is None:
+        raise checkpoint.CheckpointError(
+            f"{path} has no fingerprint (written by an older fcam_nb or another tool), so it "
+            f"cannot be matched to this run: delete it to retrain, or choose another out_dir")
+    if saved != fingerprint:
+        raise checkpoint.CheckpointError(
             f"{path} was trained with other settings or data (fingerprint {saved}, this run "
             f"{fingerprint}); delete it or choose another out_dir"
         )
+    if classifier_id is not None and state.get("classifier_id") != classifier_id:
+        raise checkpoint.CheckpointError(
+            f"{path} was trained on another stage-1 classifier (weights "
+            f"{state.get('classifier_id')}, this run's {classifier_id}): stage 1 changed since. "
+            f"Delete {path.name.rsplit('_', 1)[0]}_*.pt in {path.parent} to retrain this decoder")
     return state
+
+
+def _check_epochs(path: Path, state: dict, stage: Stage) -> None:
+    """Under a cosine schedule every epoch's learning rate depends on the total, so a run
+    trained for N epochs cannot be extended or cut to M and equal a fresh M-epoch run; with a
+    constant rate it can be extended (not cut: its best epoch may lie beyond M)."""
+    done = state.get("epochs")
+    if done is None or done == stage.epochs:
+        return
+    if stage.cosine or stage.epochs < done:
+        why = ("its cosine learning-rate schedule spans the total" if stage.cosine
+               else "its best epoch may lie beyond the shorter run")
+        raise checkpoint.CheckpointError(
+            f"{path} belongs to a {done}-epoch run; this run asks for {stage.epochs} epochs and "
+            f"would not equal a fresh {stage.epochs}-epoch run ({why}). Ask for {done} epochs, "
+            f"or delete {stage.tag}_*.pt in {path.parent} to train {stage.epochs} from scratch")
 
 
 def _set_lr(opt: torch.optim.Optimizer, epoch: int, epochs: int, cosine: bool) -> None:
@@ -121,13 +165,23 @@ def _log(path: Path, record: dict) -> None:
 
 def fit(cfg: RunConfig, stage: Stage) -> None:
     """Train ``stage`` to ``stage.epochs`` epochs in ``cfg.out_dir``, resuming when possible."""
-    device = cfg.torch_device()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if not distributed.is_main():
+        return _fit(cfg, stage)
+    with checkpoint.run_lock(out):
+        checkpoint.remove_stale_temporaries(out)
+        _fit(cfg, stage)
+
+
+def _fit(cfg: RunConfig, stage: Stage) -> None:
+    device = cfg.torch_device()
+    out = Path(cfg.out_dir)
     start, best, history = 0, -1.0, []
     last = out / f"{stage.tag}_last.pt"
     if last.is_file():
-        state = load_checked(last, device, stage.fingerprint)
+        state = load_checked(last, device, stage.fingerprint, stage.classifier_id)
+        _check_epochs(last, state, stage)
         stage.trained.load_state_dict(state["weights"])
         stage.optimizer.load_state_dict(state["optimizer"])
         if stage.extra_state is not None:
@@ -177,19 +231,29 @@ def fit(cfg: RunConfig, stage: Stage) -> None:
                 best = key
                 checkpoint.save_atomic({"weights": stage.trained.state_dict(), "epoch": epoch,
                                         "metrics": val, "config": cfg.to_dict(),
-                                        "fingerprint": stage.fingerprint},
+                                        "fingerprint": stage.fingerprint,
+                                        "classifier_id": stage.classifier_id},
                                        out / f"{stage.tag}_best.pt")
             extra = stage.extra_state.state_dict() if stage.extra_state is not None else None
             checkpoint.save_atomic({"weights": stage.trained.state_dict(),
                                     "optimizer": stage.optimizer.state_dict(),
-                                    "extra_state": extra, "epoch": epoch, "best": best,
-                                    "history": history, "fingerprint": stage.fingerprint}, last)
+                                    "extra_state": extra, "epoch": epoch,
+                                    "epochs": stage.epochs, "best": best, "history": history,
+                                    "fingerprint": stage.fingerprint,
+                                    "classifier_id": stage.classifier_id}, last)
         distributed.barrier()
 
 
 def read_history(out_dir: str | Path) -> list[dict]:
-    """All epoch records of ``log.jsonl`` (both stages)."""
+    """The epoch records of ``log.jsonl`` (both stages), one per (tag, epoch): an epoch logged
+    again (a run killed between its log line and its checkpoint redoes that epoch on resume)
+    keeps its latest record, in the place of the first."""
     path = Path(out_dir) / "log.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records: dict[tuple, dict] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            records[(record.get("tag"), record.get("epoch"))] = record
+    return list(records.values())

@@ -19,7 +19,7 @@ from fcam_nb import distributed
 from fcam_nb.cams import build_cam_method, upsample_maps
 from fcam_nb.config import RunConfig, Stage1Config, run_fingerprint
 from fcam_nb.data.transforms import denormalize_255
-from fcam_nb.engine import Stage, autocast, fit, load_checked
+from fcam_nb.engine import Stage, autocast, fit, load_checked, weights_digest
 from fcam_nb.evaluate import cam_predictor, fcam_predictor
 from fcam_nb.losses import FCAMObjective
 from fcam_nb.models import FCAM, WSOLClassifier, build_classifier, build_decoder
@@ -103,6 +103,7 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
     distributed.init_from_env(device)
     s2 = cfg.stage2
     classifier = classifier if classifier is not None else load_classifier(cfg)
+    classifier_id = weights_digest(classifier)
     model = build_fcam(cfg, classifier)
     cam = build_cam_method(s2.cam_method, model.classifier)
     objective = FCAMObjective.from_config(s2)
@@ -121,17 +122,19 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
     fit(cfg, Stage(number=2, tag=s2.variant.tag, trained=model.decoder, optimizer=opt,
                    epochs=s2.epochs, batch_size=s2.batch_size, cosine=s2.cosine, step=step,
                    predictor=lambda: fcam_predictor(model), train_mode=model.train,
-                   fingerprint=run_fingerprint(cfg, 2), extra_state=objective,
-                   end_epoch=objective.step_epoch))
+                   fingerprint=run_fingerprint(cfg, 2), classifier_id=classifier_id,
+                   extra_state=objective, end_epoch=objective.step_epoch))
     return load_fcam(cfg, classifier)
 
 
 def load_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None, which: str = "best"
               ) -> FCAM:
-    """The F-CAM model of ``cfg.stage2.variant`` saved in ``cfg.out_dir``, in eval mode."""
+    """The F-CAM model of ``cfg.stage2.variant`` saved in ``cfg.out_dir``, in eval mode; refused
+    when it was trained on another classifier than ``classifier`` (default: stage 1's best)."""
     classifier = classifier if classifier is not None else load_classifier(cfg)
     model = build_fcam(cfg, classifier)
     path = Path(cfg.out_dir) / f"{cfg.stage2.variant.tag}_{which}.pt"
-    state = load_checked(path, cfg.torch_device(), run_fingerprint(cfg, 2))
+    state = load_checked(path, cfg.torch_device(), run_fingerprint(cfg, 2),
+                         weights_digest(classifier))
     model.decoder.load_state_dict(state["weights"])
     return model.eval()

@@ -1,5 +1,7 @@
 """Two-stage training on a tiny synthetic set: runs, resumes identically, DDP with gloo."""
 
+import contextlib
+import copy
 import json
 import os
 import socket
@@ -8,7 +10,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from fcam_nb.checkpoint import load, save_atomic
+from fcam_nb import checkpoint
+from fcam_nb.checkpoint import CheckpointError, load, save_atomic
 from fcam_nb.config import Variant, run_fingerprint
 from fcam_nb.data import SyntheticConfig
 from fcam_nb.engine import read_history
@@ -28,6 +31,31 @@ def _cfg(data, out, synthetic=TINY, variant=None, stage2=None, epochs=2):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return tmp_path_factory.mktemp("data")
+
+
+class _Killed(BaseException):
+    pass
+
+
+@contextlib.contextmanager
+def _interrupted_after_epochs(n: int):
+    """The run dies (like kill -9 between two writes) right after its n-th ``*_last.pt``."""
+    real, count = checkpoint.save_atomic, [0]
+
+    def save(obj, path):
+        out = real(obj, path)
+        if str(path).endswith("_last.pt"):
+            count[0] += 1
+            if count[0] == n:
+                raise _Killed
+        return out
+
+    checkpoint.save_atomic = save
+    try:
+        with pytest.raises(_Killed):
+            yield
+    finally:
+        checkpoint.save_atomic = real
 
 
 def _params(module):
@@ -57,11 +85,12 @@ def test_resume_gives_identical_results(data, tmp_path):
     ref_dec = load(tmp_path / "full" / "fcam_cam_last.pt")["weights"]
 
     part = _cfg(data, tmp_path / "part")
-    train_classifier(part.override(stage1={"epochs": 1}))  # "interrupted" after epoch 1
+    with _interrupted_after_epochs(1):  # killed after epoch 1's checkpoints
+        train_classifier(part)
     clf2 = train_classifier(part)  # resumes at epoch 2
     for k, v in ref_clf.items():
         torch.testing.assert_close(clf2.state_dict()[k], v, rtol=0, atol=0)
-    train_fcam(part.override(stage2={"epochs": 1}), clf2)
+    train_fcam(part.override(stage2={"epochs": 1}), clf2)  # constant lr: extending = resuming
     train_fcam(part, clf2)
     dec = load(tmp_path / "part" / "fcam_cam_last.pt")["weights"]
     for k, v in ref_dec.items():
@@ -96,6 +125,64 @@ def test_checkpoint_of_other_settings_or_data_is_refused(data, tmp_path):
         load_classifier(other_data)
 
 
+def test_decoder_of_another_classifier_is_refused(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "run", epochs=1)
+    clf = train_classifier(cfg)
+    train_fcam(cfg, clf)
+    other = copy.deepcopy(clf)
+    with torch.no_grad():
+        other.fc.bias.add_(1e-3)  # any change of stage 1's weights
+    with pytest.raises(CheckpointError, match="another stage-1 classifier.*fcam_cam_\\*.pt"):
+        train_fcam(cfg, other)
+    with pytest.raises(CheckpointError, match="another stage-1 classifier"):
+        load_fcam(cfg, other)
+    load_fcam(cfg, clf)  # the classifier it was trained on still loads it
+
+
+def test_changing_a_cosine_run_s_epochs_is_refused(data, tmp_path):
+    """Stage 1 decays its lr over the run (cosine): 2 epochs then 4 is not a fresh 4-epoch run
+    (the case where a stale decoder used to be reused silently)."""
+    cfg = _cfg(data, tmp_path / "run", epochs=2)
+    train_classifier(cfg)
+    for epochs in (4, 1):
+        with pytest.raises(CheckpointError, match=f"2-epoch run; this run asks for {epochs}"):
+            train_classifier(cfg.override(stage1={"epochs": epochs}))
+    train_fcam(cfg)  # stage 2: constant lr, 2 epochs (extending it is resuming: tested above)
+    with pytest.raises(CheckpointError, match="best epoch may lie beyond"):  # but no cut
+        train_fcam(cfg.override(stage2={"epochs": 1}))
+
+
+def test_checkpoint_without_fingerprint_is_refused(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "run", epochs=1)
+    train_classifier(cfg)
+    state = load(tmp_path / "run" / "stage1_best.pt")
+    del state["fingerprint"]
+    save_atomic(state, tmp_path / "run" / "stage1_best.pt")
+    with pytest.raises(CheckpointError, match="stage1_best.pt has no fingerprint"):
+        load_classifier(cfg)
+
+
+def test_a_resumed_epoch_is_one_history_record(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "run", epochs=2)
+    real = checkpoint.save_atomic
+
+    def die_before_last(obj, path):  # killed after epoch 2's log line, before its checkpoint
+        if str(path).endswith("stage1_last.pt") and obj["epoch"] == 1:
+            raise _Killed
+        return real(obj, path)
+
+    checkpoint.save_atomic = die_before_last
+    try:
+        with pytest.raises(_Killed):
+            train_classifier(cfg)
+    finally:
+        checkpoint.save_atomic = real
+    train_classifier(cfg)  # redoes epoch 2 and logs it again
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 1]
+    assert [r["epoch"] for r in read_history(cfg.out_dir)] == [0, 1]
+
+
 def test_variants_train_under_their_own_tag(data, tmp_path):
     cfg = _cfg(data, tmp_path / "v", variant=Variant("cam", crf=False, asc=False), epochs=1)
     clf = train_classifier(cfg)
@@ -125,15 +212,15 @@ def test_build_fcam_leaves_the_global_rng_alone(data, tmp_path):
 
 def test_atomic_save_leaves_no_partial_file(tmp_path):
     path = tmp_path / "ck.pt"
-    save_atomic({"a": 1}, path)
+    save_atomic({"weights": 1}, path)
 
     class Boom:
         def __reduce__(self):
             raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError):
-        save_atomic({"a": Boom()}, path)
-    assert load(path) == {"a": 1}  # the old checkpoint is intact
+        save_atomic({"weights": Boom()}, path)
+    assert load(path) == {"weights": 1}  # the old checkpoint is intact
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load(tmp_path / "nope.pt")
