@@ -272,3 +272,50 @@ def test_base_class_combines_the_weights(model, images):
 
     torch.testing.assert_close(ReLUCAM(model)(images, TARGETS),
                                torch.relu(CAM(model)(images, TARGETS)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["cam", "gradcam", "layercam"])
+def test_targets_are_checked(model, images, name):
+    method = build_cam_method(name, model)
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 5\).*\[-1\]"):
+        method(images, -1)  # would silently explain class K-1
+    with pytest.raises(ValueError, match=r"\[0, 5\).*\[5\]"):
+        method(images, torch.tensor([0, 5, 1]))
+    with pytest.raises(TypeError, match="integer class indices, got dtype torch.float32"):
+        method(images, torch.tensor([0.0, 2.7, 1.0]))  # would be truncated to 2
+    with pytest.raises(TypeError, match="got float"):
+        method(images, 2.7)
+
+
+@pytest.mark.parametrize("name", ["gradcam", "gradcampp", "smoothgradcampp", "scorecam"])
+def test_a_model_in_train_mode_keeps_its_buffers_and_mode(images, name):
+    torch.manual_seed(0)
+    net = build_classifier("tiny", num_classes=5).train()
+    first_bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))  # mixed modes
+    first_bn.eval()
+    buffers = {k: v.clone() for k, v in net.state_dict().items()}
+    method = build_cam_method(name, net)
+    maps = method(images, TARGETS)
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, buffers[k], rtol=0, atol=0)
+    assert net.training and not first_bn.training  # each module's own mode back
+    net.eval()
+    torch.testing.assert_close(method(images, TARGETS), maps)  # the eval-mode maps
+
+
+def test_normalize_rejects_inf():
+    with pytest.raises(ValueError, match="inf"):
+        normalize_maps(torch.tensor([[[0.0, float("inf")], [1.0, 2.0]]]))
+
+
+def test_gradient_methods_explain_inference_mode_and_device_mismatch(model, images):
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match="gradcam needs gradients.*inference_mode"):
+            GradCAM(model)(images, TARGETS)
+        inference_images = images.clone()
+        cam_maps = build_cam_method("cam", model)(inference_images, TARGETS)  # CAM: no gradient
+    torch.testing.assert_close(GradCAM(model)(inference_images, TARGETS),
+                               GradCAM(model)(images, TARGETS))  # an inference tensor as input
+    assert cam_maps.shape == (3, 8, 8)
+    with pytest.raises(ValueError, match="images are on meta but the model is on cpu"):
+        GradCAM(model)(images.to("meta"), TARGETS)

@@ -15,13 +15,16 @@
   normalized activation upsampled to the input (as torchcam).
 
 Gradients come from ``torch.autograd.grad`` on the hooked activation: parameters' ``.grad`` are
-never touched, the hook is removed when the call returns (even on error), and the model may be in
-eval mode. Targets are one class per sample.
+never touched and the hook is removed when the call returns (even on error). The model runs in
+eval mode for the call and gets its own mode back (a model left in train mode would otherwise
+have its BatchNorm statistics moved by every map, and its maps would depend on the batch).
+Targets are one class index per sample, integers in ``[0, K)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -51,10 +54,45 @@ class _Hook:
 
 
 def _check_inputs(images: torch.Tensor, targets: torch.Tensor | int | None) -> None:
-    if images.ndim != 4:
-        raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
-    if torch.is_tensor(targets) and targets.shape != (images.shape[0],):
-        raise ValueError(f"targets must be (B,) = ({images.shape[0]},), got {tuple(targets.shape)}")
+    if not torch.is_tensor(images) or images.ndim != 4:
+        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
+        raise ValueError(f"images must be a (B, C, H, W) tensor, got {shape}")
+    if targets is None:
+        return
+    if isinstance(targets, bool) or not isinstance(targets, int | torch.Tensor):
+        raise TypeError(f"targets must be an int or an integer tensor of class indices, got "
+                        f"{type(targets).__name__}")
+    if torch.is_tensor(targets):
+        if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
+            raise TypeError(f"targets must hold integer class indices, got dtype {targets.dtype}")
+        if targets.shape != (images.shape[0],):
+            raise ValueError(f"targets must be (B,) = ({images.shape[0]},), got "
+                             f"{tuple(targets.shape)}")
+
+
+def _check_range(tgt: torch.Tensor, num_classes: int) -> None:
+    """Targets within ``[0, K)`` (one host sync per call, not per sample)."""
+    bad = (tgt < 0) | (tgt >= num_classes)
+    if bad.any():
+        raise ValueError(f"targets must lie in [0, {num_classes}) (the model's classes), got "
+                         f"{tgt[bad].unique().tolist()}")
+
+
+def _model_device(model: nn.Module) -> torch.device | None:
+    param = next(model.parameters(), None)
+    return None if param is None else param.device
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode and give every submodule its own mode back afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
 
 
 class CAMMethod:
@@ -87,8 +125,11 @@ class CAMMethod:
         if targets is None:
             return logits.argmax(dim=1)
         if isinstance(targets, int):
-            return torch.full((logits.shape[0],), targets, device=logits.device, dtype=torch.long)
-        return targets.to(logits.device).long()
+            tgt = torch.full((logits.shape[0],), targets, device=logits.device, dtype=torch.long)
+        else:
+            tgt = targets.to(logits.device).long()
+        _check_range(tgt, logits.shape[1])
+        return tgt
 
     def _grad_context(self):
         return torch.enable_grad() if self.needs_grad else torch.no_grad()
@@ -129,9 +170,22 @@ class CAMMethod:
               ) -> torch.Tensor:
         return self.combine(self.weights(acts, grads, tgt), acts)
 
+    def _check_call(self, images: torch.Tensor) -> torch.Tensor:
+        """The model's device and grad mode allow this call; returns ``images`` usable here."""
+        device = _model_device(self.model)
+        if device is not None and images.device != device:
+            raise ValueError(f"images are on {images.device} but the model is on {device}: move "
+                             f"one of them (e.g. images.to({str(device)!r}))")
+        if self.needs_grad and torch.is_inference_mode_enabled():
+            raise RuntimeError(f"{self.name} needs gradients, which torch.inference_mode() "
+                               f"forbids: call it outside inference_mode (no_grad is fine)")
+        return images.clone() if images.is_inference() else images  # a normal tensor for autograd
+
     def __call__(self, images: torch.Tensor, targets: torch.Tensor | int | None = None) -> torch.Tensor:
         _check_inputs(images, targets)
-        return self.compute(images, targets)
+        images = self._check_call(images)
+        with _eval_mode(self.model):
+            return self.compute(images, targets)
 
     def full_resolution(self, images: torch.Tensor, targets: torch.Tensor | int | None = None
                         ) -> torch.Tensor:
@@ -153,6 +207,8 @@ class CAMMethod:
         if not self.single_forward:
             return self(images, targets)
         _check_inputs(images, targets)
+        if self.needs_grad and torch.is_inference_mode_enabled():
+            raise RuntimeError(f"{self.name} needs gradients, which torch.inference_mode() forbids")
         with self._grad_context():
             a = acts.detach().requires_grad_(self.needs_grad)
             found = self._finish(a, classify(a), targets)
