@@ -196,6 +196,44 @@ def best_ious_at_thresholds(
     return np.maximum.reduceat(ious, starts)[inverse]
 
 
+def check_gt_boxes(boxes: ArrayLike, size: int, name: str = "gt_boxes") -> np.ndarray:
+    """GT boxes of one image as int64 (n, 4) x0y0x1y1 with 0 <= x0 <= x1 <= size (same for y);
+    a single (4,) box is accepted. Raises ``ValueError`` naming ``name`` otherwise (a (1, 8)
+    array is not two boxes, an inverted or out-of-frame box is an error)."""
+    arr = np.asarray(to_numpy(boxes))
+    if arr.ndim == 1 and arr.shape[0] == 4:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{name} must be (n, 4) x0y0x1y1 boxes, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has no box (every evaluated image needs one)")
+    if not np.isfinite(arr.astype(np.float64)).all():
+        raise ValueError(f"{name} has NaN or inf coordinates")
+    x0, y0, x1, y1 = arr.T
+    if ((x1 < x0) | (y1 < y0)).any():
+        raise ValueError(f"{name} has an inverted box (needs x0 <= x1, y0 <= y1): "
+                         f"{arr[(x1 < x0) | (y1 < y0)][0].tolist()}")
+    if (arr < 0).any() or (arr > size).any():
+        raise ValueError(f"{name} has a box outside the {size}x{size} frame (boxes must be "
+                         f"resized to the map size first, see resize_box): {arr.tolist()}")
+    return arr.astype(np.int64)
+
+
+def _check_topk(labels: ArrayLike | None, topk_preds: ArrayLike | None, batch: int
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if (labels is None) != (topk_preds is None):
+        raise ValueError("labels and topk_preds go together (top-k localization needs both)")
+    if labels is None:
+        return None, None
+    labels_np, preds_np = np.asarray(to_numpy(labels)), np.asarray(to_numpy(topk_preds))
+    if labels_np.shape != (batch,):
+        raise ValueError(f"labels must be ({batch},) for {batch} maps, got {labels_np.shape}")
+    if preds_np.ndim != 2 or preds_np.shape[0] != batch or preds_np.shape[1] < 1:
+        raise ValueError(f"topk_preds must be ({batch}, k) classes ranked best first, got "
+                         f"{preds_np.shape}")
+    return labels_np, preds_np
+
+
 class BoxAccumulator:
     """MaxBoxAcc (V1: largest contour, IoU 50) and MaxBoxAccV2 (all contours, IoU 30/50/70).
 
@@ -238,13 +276,11 @@ class BoxAccumulator:
         check_scoremaps(maps, self.size)
         if len(gt_boxes) != maps.shape[0]:
             raise ValueError(f"got {maps.shape[0]} maps but {len(gt_boxes)} GT box sets")
+        gts = [check_gt_boxes(b, self.size, f"gt_boxes[{i}]") for i, b in enumerate(gt_boxes)]
+        labels_np, preds_np = _check_topk(labels, topk_preds, maps.shape[0])
         q_all = scoremaps_to_uint8(maps)
-        labels_np = None if labels is None else to_numpy(labels)
-        preds_np = None if topk_preds is None else to_numpy(topk_preds)
         for i, q in enumerate(q_all):
-            gt = np.asarray(to_numpy(gt_boxes[i]), dtype=np.int64).reshape(-1, 4)
-            if gt.shape[0] == 0:
-                raise ValueError(f"sample {i} of the batch has no GT box")
+            gt = gts[i]
             best = best_ious_at_thresholds(q, gt, self.taus, self.multi_contour)
             hit1 = hit5 = False
             if labels_np is not None and preds_np is not None:
@@ -291,6 +327,19 @@ def max_box_acc_v2(**kwargs) -> BoxAccumulator:
     return BoxAccumulator(multi_contour=True, iou_thresholds=(30, 50, 70), **kwargs)
 
 
+def check_mask_values(masks: torch.Tensor) -> None:
+    """GT masks hold 0 (background), 1 (foreground) and 255 (ignore) only, and a batch with
+    ignore pixels has foreground (one host sync per batch). Raises ``ValueError`` otherwise: a
+    0/255 mask would otherwise count its object as ignored."""
+    valid = (masks == 0) | (masks == 1) | (masks == 255)
+    if not bool(valid.all()):
+        raise ValueError(f"masks must hold 0 (background), 1 (foreground) or 255 (ignore); got "
+                         f"{masks[~valid].unique()[:5].tolist()}")
+    if bool((masks == 255).any()) and not bool((masks == 1).any()):
+        raise ValueError("masks have ignore pixels (255) but no foreground (1): a 0/255 "
+                         "object mask? Convert it with (mask > 127) before evaluating")
+
+
 class PxAPAccumulator:
     """Pixel average precision (PxAP) over score histograms pooled on the dataset.
 
@@ -322,6 +371,7 @@ class PxAPAccumulator:
         masks_t = torch.as_tensor(masks, device=maps_t.device)
         if masks_t.shape != maps_t.shape:
             raise ValueError(f"masks {tuple(masks_t.shape)} do not match maps {tuple(maps_t.shape)}")
+        check_mask_values(masks_t)
         nbins = len(self.edges) - 1
         for name, sel in (("fg", masks_t == 1), ("bg", masks_t == 0)):
             counts = torch.bincount(self._bins(maps_t[sel]), minlength=nbins)

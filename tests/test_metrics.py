@@ -235,3 +235,45 @@ def test_cv2_contour_api():
     # guard: the protocol relies on findContours returning (contours, hierarchy)
     out = cv2.findContours(np.zeros((4, 4), np.uint8), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
     assert len(out) == 2
+
+
+@pytest.mark.parametrize("boxes, msg", [
+    (np.array([[1, 1, 4, 4, 2, 2, 6, 6]]), r"\(n, 4\).*\(1, 8\)"),  # was read as two boxes
+    (np.array([[1, 1, 4, 4, 2, 2], [0, 0, 3, 3, 1, 1]]), r"\(n, 4\).*\(2, 6\)"),
+    (np.array([[1, 1, 4, 4, 0]]), r"\(n, 4\).*\(1, 5\)"),
+    (np.array([[5, 1, 2, 4]]), "inverted"),
+    (np.array([[1, 1, 9, 4]]), "outside the 8x8 frame"),
+    (np.array([[-1, 1, 4, 4]]), "outside"),
+    (np.array([[np.nan, 1, 4, 4]]), "NaN"),
+    (np.zeros((0, 4)), "no box"),
+])
+def test_bad_gt_boxes_name_the_argument(boxes, msg):
+    acc = max_box_acc_v1(size=8)
+    with pytest.raises(ValueError, match=r"gt_boxes\[0\].*" + msg if msg != "no box" else "no box"):
+        acc.update(np.zeros((1, 8, 8), np.float32), [boxes])
+    assert acc.count == 0
+
+
+def test_topk_inputs_are_checked():
+    acc = max_box_acc_v1(size=8)
+    m, gt = np.zeros((2, 8, 8), np.float32), [np.array([[0, 0, 4, 4]])] * 2
+    with pytest.raises(ValueError, match=r"topk_preds must be \(2, k\)"):
+        acc.update(m, gt, labels=np.array([0, 1]), topk_preds=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"labels must be \(2,\)"):
+        acc.update(m, gt, labels=np.array([0, 1, 2]), topk_preds=np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="go together"):
+        acc.update(m, gt, labels=np.array([0, 1]))
+    acc.update(m, gt, labels=np.array([0, 1]), topk_preds=np.array([[0, 1], [0, 1]]))  # K = 2
+    assert acc.compute()["top1_loc"] == acc.compute()["top5_loc"]
+
+
+def test_mask_values_are_checked():
+    m = np.zeros((1, 8, 8), np.float32)
+    m[:, 2:5, 2:5] = 0.9
+    acc = PxAPAccumulator(step=0.01, size=8)
+    with pytest.raises(ValueError, match="0/255 object mask"):
+        acc.update(m, (m > 0.5).astype(np.uint8) * 255)  # was scored as all-ignore
+    with pytest.raises(ValueError, match=r"0 \(background\), 1 \(foreground\) or 255.*\[2\]"):
+        acc.update(m, (m > 0.5).astype(np.uint8) * 2)
+    acc.update(m, (m > 0.5).astype(np.uint8))
+    assert acc.compute() == pytest.approx(100.0)
