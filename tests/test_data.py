@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from fcam_nb.data import (
     NUM_CLASSES,
@@ -22,7 +23,7 @@ from fcam_nb.data import (
     split_paths,
 )
 from fcam_nb.data.transforms import denormalize_255, normalize
-from fcam_nb.data.wsol import load_gt_mask
+from fcam_nb.data.wsol import ImageFileError, image_size, load_gt_mask, load_image
 
 SMALL = SyntheticConfig(n_train=8, n_val=4, n_test=4, seed=3)
 
@@ -154,13 +155,37 @@ def test_valid_split_parses(tmp_path):
         ({"localization.txt": ["a.png,m.png,i.png", "a.png,m2.png,i.png", "b.png,m.png,"]},
          r"localization.txt:2: ignore mask allowed"),
         ({"localization.txt": ["a.png,,i.png", "b.png,m.png,"]}, r"localization.txt:1: empty mask"),
-        ({"image_ids.txt": ["a.png", "a.png"]}, r"duplicate"),
+        ({"image_ids.txt": ["a.png", "a.png"]}, r"image_ids.txt:2: 'a.png' already listed at line 1"),
+        ({"class_labels.txt": ["a.png,0", "b.png,1", "a.png,1"]}, r"class_labels.txt:3: 'a.png' has two"),
+        ({"image_sizes.txt": ["a.png,10,8", "b.png,12,9", "a.png,9,8"]}, r"image_sizes.txt:3: .*two sizes"),
+        ({"localization.txt": ["a.png,1,1,nan,5", "b.png,0,0,3,3"]}, r":1: 'nan' is not a finite"),
+        ({"localization.txt": ["a.png,1,1,inf,5", "b.png,0,0,3,3"]}, r"localization.txt:1: 'inf'"),
+        ({"localization.txt": ["a.png,1,1,11,5", "b.png,0,0,3,3"]}, r":1: .*outside its 10x8"),
+        ({"localization.txt": ["a.png,-1,1,5,5", "b.png,0,0,3,3"]}, r"localization.txt:1: .*outside"),
+        ({"image_ids.txt": ["a.png", "../b.png"]}, r"image_ids.txt:2: '../b.png' leaves the data"),
+        ({"image_ids.txt": ["a.png", "/etc/b.png"]}, r"image_ids.txt:2: .*leaves the data"),
+        ({"localization.txt": ["a.png,../m.png,", "b.png,m.png,"]}, r"localization.txt:1: '../m.png'"),
+        ({"class_labels.txt": ["a.png,0", "b.png ,1"]}, r"labels.txt:2: field 'b.png ' has leading"),
+        ({"image_ids.txt": ["a.png", "b.png "]}, r"image_ids.txt:2: .*trailing spaces"),
         ({"image_sizes.txt": None}, r"missing metadata file: .*image_sizes.txt"),
     ],
 )
 def test_metadata_errors_name_file_and_line(tmp_path, override, message):
     with pytest.raises(MetadataError, match=message):
         read_metadata(_write_split(tmp_path / "s", override), num_classes=2)
+
+
+def test_encoding_problems_are_named(tmp_path):
+    root = _write_split(tmp_path / "s", {})
+    labels = root / "class_labels.txt"
+    labels.write_bytes("\ufeffa.png,0\nb.png,1\n".encode())
+    with pytest.raises(MetadataError, match="class_labels.txt:1: .*byte-order mark"):
+        read_metadata(root, 2)
+    labels.write_bytes(b"a.png,0\nb\xe9.png,1\n")  # Latin-1, not UTF-8
+    with pytest.raises(MetadataError, match="class_labels.txt:2: not valid UTF-8"):
+        read_metadata(root, 2)
+    labels.write_bytes(b"a.png,0\r\nb.png,1\r\n")  # Windows line ends are fine
+    assert read_metadata(root, 2).labels == {"a.png": 0, "b.png": 1}
 
 
 def test_empty_sizes_and_empty_localization_are_the_openimages_protocol(tmp_path):
@@ -196,7 +221,7 @@ def test_missing_folders_and_files(tmp_path, synth):
     meta = read_metadata(broken / "metadata" / "test")
     (broken / "images" / meta.image_ids[0]).unlink()
     ds = WSOLDataset(**split_paths(broken, "test"), resize=64, size=64)
-    with pytest.raises(FileNotFoundError, match="cannot read image"):
+    with pytest.raises(FileNotFoundError, match="image not found"):
         ds[0]
 
 
@@ -239,3 +264,33 @@ def test_random_crop_flip_deterministic_and_exact():
 def test_normalize_round_trip():
     x = torch.rand(2, 3, 4, 4)
     torch.testing.assert_close(denormalize_255(normalize(x)), x * 255)
+
+
+def _jpeg(path, exif_orientation=None):
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 60, 3), np.uint8))
+    exif = Image.Exif()
+    if exif_orientation:
+        exif[0x0112] = exif_orientation
+    image.save(path, quality=95, exif=exif)
+    return path
+
+
+def test_a_truncated_jpeg_is_an_error_naming_the_file(tmp_path):
+    path = _jpeg(tmp_path / "bird.jpg")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # libjpeg alone fills the rest grey and warns
+    with pytest.raises(ImageFileError, match="bird.jpg.*truncated"):
+        load_image(path)
+    path.write_bytes(b"not an image")
+    with pytest.raises(ImageFileError, match="bird.jpg"):
+        load_image(path)
+
+
+def test_exif_orientation_is_not_applied_like_the_reference(tmp_path):
+    """wsolevaluation decodes with PIL, which ignores the EXIF orientation: boxes refer to the
+    stored pixels (60x40 here, not the 40x60 a rotating decoder gives)."""
+    path = _jpeg(tmp_path / "rotated.jpg", exif_orientation=6)  # "rotate 90 CW to display"
+    rgb = load_image(path)
+    with Image.open(path) as reference:
+        np.testing.assert_array_equal(rgb, np.asarray(reference.convert("RGB")))
+    assert rgb.shape == (40, 60, 3) and image_size(path) == (60, 40)

@@ -27,10 +27,8 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
-import cv2
-
 from fcam_nb.data.official import SPLIT_SIZES, official_metadata
-from fcam_nb.data.wsol import METADATA_FILES, MetadataError, read_metadata
+from fcam_nb.data.wsol import METADATA_FILES, MetadataError, image_size, read_metadata
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 CUB_MD5 = "97eceeb196236b17998738112f37df78"
@@ -132,11 +130,9 @@ def cub_metadata(cub_root: str | os.PathLike, out: str | os.PathLike,
     boxes = _table(cub / "bounding_boxes.txt", 5)
     rows: dict[str, list] = {"train": [], "test": []}
     for key, (rel,) in images.items():
-        image = cv2.imread(str(image_root / rel))
-        if image is None:
-            raise FileNotFoundError(f"cannot read CUB image {image_root / rel}")
+        size = image_size(image_root / rel)  # the header's size: no EXIF rotation, as PIL reads
         x, y, w, h = (float(v) for v in boxes[key])
-        row = (rel, int(labels[key][0]) - 1, (image.shape[1], image.shape[0]), [x, y, x + w, y + h])
+        row = (rel, int(labels[key][0]) - 1, size, [x, y, x + w, y + h])
         rows["train" if split[key][0] == "1" else "test"].append(row)
     for name, split_rows in rows.items():
         _write(Path(out) / name, split_rows)

@@ -10,19 +10,29 @@ A split folder ``metadata/<dataset>/<split>/`` holds::
 
 ``image_sizes.txt`` may be empty (OpenImages: sizes are then read from the image files when a
 box needs them) and ``localization.txt`` may be empty (a training split: classification labels
-only); when a file has lines, every image needs one. Every malformed line raises
-``MetadataError`` naming the file and the line number.
+only); when a file has lines, every image needs one. Files are UTF-8 without a byte-order mark
+(Windows line ends are accepted). Everything is checked when the split is read, before any
+training: every malformed line (wrong field count, a number that is not one or is NaN/inf, a
+field with spaces around it, an id that is not listed or leaves the data folder, a label out of
+range, two lines that disagree, a box inverted or outside its image) raises ``MetadataError``
+naming the file and the line number.
+
+Images are decoded like the reference (wsolevaluation, F-CAM): with PIL, ``convert("RGB")``, EXIF
+orientation NOT applied (boxes refer to the stored pixels); a truncated or corrupt file raises an
+error naming it (libjpeg alone only warns and fills the rest grey).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from fcam_nb.metrics import resize_box
@@ -55,24 +65,52 @@ class SplitMetadata:
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
+    """The non-empty lines of a UTF-8 metadata file with their 1-based numbers."""
     if not path.is_file():
         raise MetadataError(f"missing metadata file: {path}")
-    with open(path) as f:
-        return [(i + 1, line.rstrip("\n")) for i, line in enumerate(f) if line.strip()]
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise MetadataError(f"{path}:1: the file starts with a UTF-8 byte-order mark (BOM); save "
+                            f"it as UTF-8 without BOM")
+    out = []
+    for i, line in enumerate(raw.split(b"\n")):
+        try:
+            text = line.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as e:
+            raise MetadataError(f"{path}:{i + 1}: not valid UTF-8 ({e.reason} at byte "
+                                f"{e.start}): {line[:80]!r}") from None
+        if text.strip():
+            out.append((i + 1, text))
+    return out
 
 
 def _fields(path: Path, lineno: int, line: str, n: int) -> list[str]:
     parts = line.split(",")
     if len(parts) != n:
         raise MetadataError(f"{path}:{lineno}: expected {n} comma-separated fields, got {line!r}")
+    for part in parts:
+        if part != part.strip():
+            raise MetadataError(f"{path}:{lineno}: field {part!r} has leading or trailing "
+                                f"spaces: {line!r}")
     return parts
 
 
 def _number(path: Path, lineno: int, text: str, kind: type) -> float | int:
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
         raise MetadataError(f"{path}:{lineno}: {text!r} is not a valid {kind.__name__}") from None
+    if kind is float and not math.isfinite(value):
+        raise MetadataError(f"{path}:{lineno}: {text!r} is not a finite number")
+    return value
+
+
+def _check_relative(path: Path, lineno: int, rel: str) -> None:
+    """A path from the metadata stays inside its root folder (no absolute path, no ``..``)."""
+    pure = PurePosixPath(rel.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or (len(rel) > 1 and rel[1] == ":"):
+        raise MetadataError(f"{path}:{lineno}: {rel!r} leaves the data folder (absolute path "
+                            f"or '..'); paths are relative to the image folder")
 
 
 def read_metadata(metadata_dir: str | os.PathLike, num_classes: int | None = None) -> SplitMetadata:
@@ -81,12 +119,18 @@ def read_metadata(metadata_dir: str | os.PathLike, num_classes: int | None = Non
     if not root.is_dir():
         raise MetadataError(f"metadata folder not found: {root}")
     ids_path = root / "image_ids.txt"
-    image_ids = [line for _, line in _lines(ids_path)]
+    image_ids, first_line = [], {}
+    for lineno, line in _lines(ids_path):
+        (image_id,) = _fields(ids_path, lineno, line, 1)
+        _check_relative(ids_path, lineno, image_id)
+        if image_id in first_line:
+            raise MetadataError(f"{ids_path}:{lineno}: {image_id!r} already listed at line "
+                                f"{first_line[image_id]}")
+        first_line[image_id] = lineno
+        image_ids.append(image_id)
     if not image_ids:
         raise MetadataError(f"{ids_path}: no image id")
     known = set(image_ids)
-    if len(known) != len(image_ids):
-        raise MetadataError(f"{ids_path}: duplicate image ids")
 
     def check_id(path: Path, lineno: int, image_id: str) -> None:
         if image_id not in known:
@@ -100,6 +144,9 @@ def read_metadata(metadata_dir: str | os.PathLike, num_classes: int | None = Non
         label = int(_number(path, lineno, label_s, int))
         if label < 0 or (num_classes is not None and label >= num_classes):
             raise MetadataError(f"{path}:{lineno}: label {label} out of range [0, {num_classes})")
+        if labels.get(image_id, label) != label:
+            raise MetadataError(f"{path}:{lineno}: {image_id!r} has two labels, "
+                                f"{labels[image_id]} and {label}")
         labels[image_id] = label
 
     sizes: dict[str, tuple[int, int]] = {}
@@ -110,6 +157,9 @@ def read_metadata(metadata_dir: str | os.PathLike, num_classes: int | None = Non
         w, h = int(_number(path, lineno, w_s, int)), int(_number(path, lineno, h_s, int))
         if w <= 0 or h <= 0:
             raise MetadataError(f"{path}:{lineno}: image size must be positive, got {w}x{h}")
+        if sizes.get(image_id, (w, h)) != (w, h):
+            raise MetadataError(f"{path}:{lineno}: {image_id!r} has two sizes, "
+                                f"{sizes[image_id]} and {(w, h)}")
         sizes[image_id] = (w, h)
 
     meta = SplitMetadata(image_ids=image_ids, labels=labels, sizes=sizes)
@@ -119,14 +169,22 @@ def read_metadata(metadata_dir: str | os.PathLike, num_classes: int | None = Non
         image_id = parts[0]
         check_id(path, lineno, image_id)
         if len(parts) == 5:
+            _fields(path, lineno, line, 5)
             x0, y0, x1, y1 = (float(_number(path, lineno, p, float)) for p in parts[1:])
             if x1 < x0 or y1 < y0:
                 raise MetadataError(f"{path}:{lineno}: box needs x0 <= x1 and y0 <= y1: {line!r}")
+            w, h = sizes.get(image_id, (math.inf, math.inf))
+            if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+                raise MetadataError(f"{path}:{lineno}: box {line!r} lies outside its "
+                                    f"{w}x{h} image")
             meta.boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
         elif len(parts) == 3:
-            _, mask_path, ignore_path = parts
+            _, mask_path, ignore_path = _fields(path, lineno, line, 3)
             if not mask_path:
                 raise MetadataError(f"{path}:{lineno}: empty mask path")
+            for rel in (mask_path, ignore_path):
+                if rel:
+                    _check_relative(path, lineno, rel)
             if image_id in meta.mask_paths:
                 if ignore_path:
                     raise MetadataError(
@@ -154,19 +212,43 @@ def read_metadata(metadata_dir: str | os.PathLike, num_classes: int | None = Non
     return meta
 
 
+class ImageFileError(OSError):
+    """An image or mask file exists but cannot be decoded completely (truncated, corrupt)."""
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """RGB uint8 (H, W, 3); raises FileNotFoundError naming the file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"cannot read image: {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """RGB uint8 (H, W, 3) decoded as the reference does (PIL, ``convert("RGB")``, EXIF
+    orientation not applied). Raises ``FileNotFoundError`` or ``ImageFileError`` naming the file
+    (a truncated JPEG is an error, not a grey lower half)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            image.load()  # decodes everything now: a truncated file raises here
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as e:  # PIL: UnidentifiedImageError, truncation
+        raise ImageFileError(f"cannot decode image {path} (truncated or corrupt?): {e}") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header (no EXIF rotation, no decoding)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {path}") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageFileError(f"cannot read image {path}: {e}") from None
 
 
 def load_mask_image(path: str | os.PathLike, size: int) -> np.ndarray:
-    """Grayscale mask as float32, nearest-resized to size x size (the protocol's loader)."""
+    """Grayscale mask as float32, nearest-resized to size x size (the protocol's loader: cv2)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"mask not found: {path}")
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
-        raise FileNotFoundError(f"cannot read mask: {path}")
+        raise ImageFileError(f"cannot decode mask {path} (truncated or corrupt?)")
     return cv2.resize(np.float32(mask), (size, size), interpolation=cv2.INTER_NEAREST)
 
 
