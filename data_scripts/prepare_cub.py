@@ -22,8 +22,11 @@ if __name__ == "__main__":
     p.add_argument("--holdout-per-class", type=int,
                    help="validate on N held-out train images per class instead of CUBV2")
     p.add_argument("--no-md5", action="store_true", help="do not check the CUB archive's md5")
+    p.add_argument("--redownload", action="store_true",
+                   help="download the archives again even if present (CUBV2 has no checksum)")
     a = p.parse_args()
     counts = prepare.prepare_cub(a.root, a.archive, a.cubv2_archive, a.holdout_per_class,
-                                 archive_md5=None if a.no_md5 else prepare.CUB_MD5)
+                                 archive_md5=None if a.no_md5 else prepare.CUB_MD5,
+                                 redownload=a.redownload)
     for split, n in counts.items():
         print(f"{split}: {n} images OK")

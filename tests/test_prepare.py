@@ -141,6 +141,36 @@ def test_download_from_file_url_with_checksum(tmp_path):
     with pytest.raises(ValueError, match="checksum"):
         prepare.download(src.as_uri(), tmp_path / "d" / "y.bin", md5="0" * 32)
     assert not (tmp_path / "d" / "y.bin").exists()
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["x.bin"]  # no .part left
+    prepare.check_md5(dest, "900150983CD24FB0D6963F7D28E17F72")  # checksums in any case
+
+
+def test_download_checks_the_byte_count_and_redownloads_on_request(tmp_path, monkeypatch):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"abcdef")
+    dest = tmp_path / "d" / "x.bin"
+    real = prepare.shutil.copyfileobj
+    monkeypatch.setattr(prepare.shutil, "copyfileobj", lambda r, f: f.write(r.read(3)))
+    with pytest.raises(OSError, match="x.bin stopped at 3 of 6 bytes"):  # a cut connection
+        prepare.download(src.as_uri(), dest)
+    assert not dest.exists() and not dest.with_name("x.bin.part").exists()
+    monkeypatch.setattr(prepare.shutil, "copyfileobj", real)
+    prepare.download(src.as_uri(), dest)
+    src.write_bytes(b"newer")
+    assert prepare.download(src.as_uri(), dest).read_bytes() == b"abcdef"  # kept: no md5 known
+    assert prepare.download(src.as_uri(), dest, force=True).read_bytes() == b"newer"
+
+
+def test_a_truncated_archive_is_named(tmp_path):
+    src = tmp_path / "payload"
+    src.mkdir()
+    (src / "a.bin").write_bytes(bytes(range(256)) * 400)
+    tgz = tmp_path / "CUB_200_2011.tgz"
+    with tarfile.open(tgz, "w:gz") as t:
+        t.add(src / "a.bin", arcname="a.bin")
+    tgz.write_bytes(tgz.read_bytes()[:-200])
+    with pytest.raises(ValueError, match="CUB_200_2011.tgz is truncated or corrupt"):
+        prepare.extract(tgz, tmp_path / "out")
 
 
 def test_cub_missing_files(tmp_path):

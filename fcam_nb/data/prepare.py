@@ -24,6 +24,7 @@ import shutil
 import tarfile
 import urllib.request
 import zipfile
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,28 +51,52 @@ def file_md5(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def download(url: str, dest: str | os.PathLike, md5: str | None = None) -> Path:
-    """Download ``url`` to ``dest`` unless a file with the right checksum is already there."""
+def download(url: str, dest: str | os.PathLike, md5: str | None = None,
+             force: bool = False) -> Path:
+    """Download ``url`` to ``dest`` (through ``dest.part``, renamed only once complete).
+
+    An existing ``dest`` is kept when its md5 matches (or, with no known md5, as it is: only a
+    finished download is ever renamed into place); ``force`` downloads it again. The byte count
+    is checked against the server's Content-Length, and a failed download leaves no ``.part``.
+    """
     dest = Path(dest)
-    if dest.is_file() and (md5 is None or file_md5(dest) == md5):
-        return dest
+    if dest.is_file() and not force:
+        if md5 is None or _same_md5(file_md5(dest), md5):
+            return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    with urllib.request.urlopen(url) as response, open(part, "wb") as f:
-        shutil.copyfileobj(response, f)
-    check_md5(part, md5)
+    try:
+        with urllib.request.urlopen(url) as response, open(part, "wb") as f:
+            shutil.copyfileobj(response, f)
+            expected = response.headers.get("Content-Length")
+        if expected is not None and part.stat().st_size != int(expected):
+            raise OSError(f"download of {dest.name} stopped at {part.stat().st_size} of "
+                          f"{expected} bytes")
+        check_md5(part, md5)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     os.replace(part, dest)
     return dest
 
 
+def _same_md5(a: str, b: str) -> bool:
+    return a.strip().lower() == b.strip().lower()
+
+
 def check_md5(path: str | os.PathLike, md5: str | None) -> None:
-    if md5 is not None and (got := file_md5(path)) != md5:
-        raise ValueError(f"checksum mismatch for {path}: md5 {got}, expected {md5}")
+    """Raise ``ValueError`` naming ``path`` unless its md5 is ``md5`` (any case); None: skip."""
+    if md5 is not None and not _same_md5(got := file_md5(path), md5):
+        raise ValueError(f"checksum mismatch for {path}: md5 {got}, expected {md5.lower()} "
+                         f"(a truncated or different file: delete it and download again)")
 
 
 def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Unpack a .tar/.tgz/.tar.gz/.zip archive into ``dest`` (no path may escape it)."""
+    """Unpack a .tar/.tgz/.tar.gz/.zip archive into ``dest`` (no path may escape it; a
+    truncated or corrupt archive raises ``ValueError`` naming it)."""
     archive, dest = Path(archive), Path(dest)
+    if not archive.is_file():
+        raise FileNotFoundError(f"archive not found: {archive}")
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
 
@@ -79,18 +104,22 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
         if not (root / name).resolve().is_relative_to(root):
             raise ValueError(f"{archive}: member {name!r} escapes {dest}")
 
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            for name in z.namelist():
-                safe(name)
-            z.extractall(dest)
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as t:
-            for member in t.getmembers():
-                safe(member.name)
-            t.extractall(dest, filter="data")
-    else:
-        raise ValueError(f"{archive}: not a tar or zip archive")
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    safe(name)
+                z.extractall(dest)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                for member in t.getmembers():
+                    safe(member.name)
+                t.extractall(dest, filter="data")
+        else:
+            raise ValueError(f"{archive}: not a tar or zip archive (truncated or corrupt?)")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
+        raise ValueError(f"{archive} is truncated or corrupt ({type(e).__name__}: {e}); "
+                         f"delete it and download it again") from None
     return dest
 
 
@@ -183,12 +212,13 @@ def fetch_wsoleval_metadata(dataset: str, out: str | os.PathLike,
     return out
 
 
-def download_any(urls: tuple[str, ...], dest: str | os.PathLike, md5: str | None = None) -> Path:
+def download_any(urls: tuple[str, ...], dest: str | os.PathLike, md5: str | None = None,
+                 force: bool = False) -> Path:
     """``download`` from the first mirror that answers; the error names every failed mirror."""
     errors = []
     for url in urls:
         try:
-            return download(url, dest, md5)
+            return download(url, dest, md5, force=force)
         except OSError as e:
             errors.append(f"{url[:60]}...: {e}")
     raise OSError(f"could not download {Path(dest).name}: " + "; ".join(errors))
@@ -212,7 +242,7 @@ def prepare_cub(root: str | os.PathLike, archive: str | os.PathLike | None = Non
                 cubv2_archive: str | os.PathLike | None = None,
                 holdout_per_class: int | None = None,
                 metadata_source: str | os.PathLike | None = None,
-                archive_md5: str | None = CUB_MD5) -> dict[str, int]:
+                archive_md5: str | None = CUB_MD5, redownload: bool = False) -> dict[str, int]:
     """CUB in the wsolevaluation layout: ``root/images/<class>/<file>.jpg``, ``root/metadata``.
 
     Args:
@@ -223,6 +253,8 @@ def prepare_cub(root: str | os.PathLike, archive: str | os.PathLike | None = Non
             (metadata built from CUB's own files; not the protocol).
         metadata_source: the official metadata folder (default: the one shipped in the package).
         archive_md5: expected md5 of the CUB archive (None: not checked; for test archives).
+        redownload: download the archives again even when a file is there (CUBV2 has no
+            published checksum: use this when its archive is suspect).
     Returns:
         Images per split, after checking that every file of every split exists.
     """
@@ -230,7 +262,8 @@ def prepare_cub(root: str | os.PathLike, archive: str | os.PathLike | None = Non
     images, metadata = root / "images", root / "metadata"
     raw = root / "raw"
     if not _mark(root, "cub").is_file():
-        archive = archive or download(CUB_URL, root / "CUB_200_2011.tgz", archive_md5)
+        archive = archive or download(CUB_URL, root / "CUB_200_2011.tgz", archive_md5,
+                                      force=redownload)
         check_md5(archive, archive_md5)
         extract(archive, raw)
         images.mkdir(parents=True, exist_ok=True)
@@ -244,7 +277,8 @@ def prepare_cub(root: str | os.PathLike, archive: str | os.PathLike | None = Non
         holdout_val(metadata, holdout_per_class)
     else:
         if not _mark(root, "cubv2").is_file():
-            cubv2_archive = cubv2_archive or download_any(CUBV2_URLS, root / "CUBV2.tar")
+            cubv2_archive = cubv2_archive or download_any(CUBV2_URLS, root / "CUBV2.tar",
+                                                          force=redownload)
             extract(cubv2_archive, images)  # the archive holds <class>/<file>.jpg
             _mark(root, "cubv2").write_text("ok\n")
         copy_metadata(metadata_source or official_metadata("CUB"), metadata)
