@@ -21,7 +21,9 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from fcam_nb.config import RunConfig, Variant  # noqa: E402
+from fcam_nb.cams import BASELINES  # noqa: E402
+from fcam_nb.checkpoint import CheckpointError  # noqa: E402
+from fcam_nb.config import ConfigError, RunConfig, Variant  # noqa: E402
 from fcam_nb.cost import cpu_refusal  # noqa: E402
 from fcam_nb.data import SyntheticConfig, official_metadata  # noqa: E402
 from fcam_nb.evaluate import (  # noqa: E402
@@ -37,19 +39,46 @@ from fcam_nb.train import train_classifier, train_fcam  # noqa: E402
 from fcam_nb.viz import show_localization  # noqa: E402
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+DESCRIPTION = ("Train a WSOL classifier (stage 1) and F-CAM on one CAM method's seeds (stage 2), "
+               "then evaluate both on the test split. Default: the built-in synthetic set on the "
+               "CPU (no download); --dataset CUB|OpenImages: the paper's settings on a GPU, or "
+               "--rehearsal on the CPU.")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: ...)`` where there is a default worth showing."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="fcam-nb", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="fcam-nb", description=DESCRIPTION,
+                                formatter_class=_HelpFormatter)
     p.add_argument("--out", default="runs/main", help="output folder (checkpoints, results)")
-    p.add_argument("--method", default="cam", help="CAM method whose seeds train F-CAM")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="cam", choices=BASELINES,
+                   help="CAM method whose seeds train F-CAM")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the "
+                   "batches (synthetic: also of the generated set)")
     p.add_argument("--data", default="data/synthetic", help="synthetic dataset folder")
-    p.add_argument("--dataset", choices=["synthetic", "CUB", "OpenImages"], default="synthetic")
+    p.add_argument("--dataset", choices=["synthetic", "CUB", "OpenImages"], default="synthetic",
+                   help="which dataset")
     p.add_argument("--data-root", help="CUB/OpenImages: image folder")
     p.add_argument("--metadata-root",
                    help="CUB/OpenImages: metadata folder with split subfolders (default: the "
                         "official wsolevaluation splits shipped in the package)")
-    p.add_argument("--backbone", default="resnet50", choices=sorted(ENCODERS),
-                   help="CUB/OpenImages backbone")
+    p.add_argument("--backbone", choices=sorted(set(ENCODERS) - {"tiny"}),
+                   help="CUB/OpenImages backbone (default resnet50); the synthetic set always "
+                        "uses the tiny backbone")
     p.add_argument("--schedule", choices=["paper", "colab"], default="paper",
                    help="CUB/OpenImages: the paper's epochs (50/50 CUB, 10/10 OpenImages, CRF at "
                         "full resolution) or the short colab schedule (10/3 CUB, 3/1 OpenImages, "
@@ -59,12 +88,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "official metadata and rendered placeholder images (no download)")
     p.add_argument("--allow-cpu", action="store_true",
                    help="CUB/OpenImages: run the paper settings on the CPU anyway (very slow)")
-    p.add_argument("--threads", type=int, default=2,
+    p.add_argument("--threads", type=_positive, default=2,
                    help="CPU threads (results depend on the thread count)")
-    p.add_argument("--stage1-epochs", type=int, help="override stage-1 epochs")
-    p.add_argument("--stage2-epochs", type=int, help="override stage-2 epochs")
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+    p.add_argument("--stage1-epochs", type=_positive,
+                   help="stage-1 epochs (default: 16 synthetic, schedule's for CUB/OpenImages)")
+    p.add_argument("--stage2-epochs", type=_positive,
+                   help="stage-2 epochs (default: 4 synthetic, schedule's for CUB/OpenImages)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.dataset == "synthetic" and args.backbone is not None:
+        p.error("--backbone applies to CUB/OpenImages; the synthetic set uses the tiny backbone")
+    for name in ("out", "data"):
+        if Path(getattr(args, name)).is_file():
+            p.error(f"--{name} {getattr(args, name)} is a file; give a folder")
+    args.backbone = args.backbone or "resnet50"
+    return args
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
@@ -96,11 +134,14 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg = build_config(args)
-    out = Path(cfg.out_dir)
-    t0 = time.time()
-    classifier = train_classifier(cfg)
-    model = train_fcam(cfg, classifier)
+    try:
+        cfg = build_config(args).check(splits=("train", "val", "test"))
+        out = Path(cfg.out_dir)
+        t0 = time.time()
+        classifier = train_classifier(cfg)
+        model = train_fcam(cfg, classifier)
+    except (ConfigError, CheckpointError) as e:
+        raise SystemExit(f"fcam-nb: {e}") from None
     test = cfg.data.dataset("test", train=False)
     baseline = evaluate_split(cfg, cam_predictor(classifier, args.method), "test", keep_maps=True,
                               dataset=test)
@@ -111,6 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
         "baseline": {k: v for k, v in baseline.items() if k != "maps"},
         "fcam": {k: v for k, v in fcam.items() if k != "maps"},
         "seconds": time.time() - t0,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
     }
     (out / "results.json").write_text(json.dumps(results, indent=1))
     n = min(6, len(test))

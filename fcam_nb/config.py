@@ -15,12 +15,32 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from fcam_nb.data.wsol import WSOLDataset
+
+
+class ConfigError(ValueError):
+    """Run settings that cannot work (raised before any training)."""
+
+
+def _unwritable(folder: Path) -> list[str]:
+    """Why ``folder`` cannot hold a run's files (empty when it can): created if missing, then a
+    probe file is written and removed."""
+    if folder.exists() and not folder.is_dir():
+        return [f"output folder {folder} is a file"]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_probe_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        return [f"output folder {folder} cannot be written ({e.strerror or e})"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,58 @@ class RunConfig:
     amp: bool = True  # bf16 autocast, CUDA only
     eval_step: float = 0.001
     progress: bool = True
+
+    def check(self, splits: tuple[str, ...] = ("train", "val")) -> RunConfig:
+        """Raise ``ConfigError`` listing every setting that cannot work, before any download or
+        training: names (backbone, CAM methods, weights), ranges (epochs, batch sizes, rates,
+        n-, CRF scale), the data and metadata folders (``splits`` must exist) and an output
+        folder that can be written. Returns ``self``."""
+        from fcam_nb.cams.methods import BASELINES, METHODS
+        from fcam_nb.models.backbones import ENCODERS
+
+        problems = []
+        if self.backbone not in ENCODERS:
+            problems.append(f"backbone {self.backbone!r} unknown; choose from {sorted(ENCODERS)}")
+        if self.weights not in (None, "imagenet"):
+            problems.append(f"weights must be None or 'imagenet', got {self.weights!r}")
+        if self.stage2.cam_method not in BASELINES:
+            problems.append(f"stage2.cam_method {self.stage2.cam_method!r} unknown; choose from "
+                            f"{list(BASELINES)}")
+        if self.stage1.select_method not in METHODS:
+            problems.append(f"stage1.select_method {self.stage1.select_method!r} unknown")
+        for name, value in (("stage1.epochs", self.stage1.epochs),
+                            ("stage2.epochs", self.stage2.epochs),
+                            ("stage1.batch_size", self.stage1.batch_size),
+                            ("stage2.batch_size", self.stage2.batch_size)):
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        for name, value in (("stage1.lr", self.stage1.lr), ("stage2.lr", self.stage2.lr)):
+            if not value > 0:
+                problems.append(f"{name} must be > 0, got {value!r}")
+        if not 0 < self.stage2.n_bg < 1:
+            problems.append(f"stage2.n_bg (n-) must lie in (0, 1), got {self.stage2.n_bg}")
+        if not 0 < self.stage2.crf_scale <= 1:
+            problems.append(f"stage2.crf_scale must lie in (0, 1], got {self.stage2.crf_scale}")
+        if self.stage2.crf_map_mode not in ("bilinear", "area"):
+            problems.append(f"stage2.crf_map_mode must be 'bilinear' or 'area', got "
+                            f"{self.stage2.crf_map_mode!r}")
+        if self.data.resize < self.data.input_size:
+            problems.append(f"data.resize ({self.data.resize}) must be >= data.input_size "
+                            f"({self.data.input_size}): training crops input_size from it")
+        if not Path(self.data.data_root).is_dir():
+            problems.append(f"data folder not found: {self.data.data_root}")
+        for split in splits:
+            if not (Path(self.data.metadata_root) / split).is_dir():
+                problems.append(f"metadata split folder not found: "
+                                f"{Path(self.data.metadata_root) / split}")
+        problems += _unwritable(Path(self.out_dir))
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            problems.append(f"device must be 'auto', 'cpu' or 'cuda[:n]', got {self.device!r}")
+        elif self.device.startswith("cuda") and not torch.cuda.is_available():
+            problems.append(f"device {self.device!r} asked for but CUDA is not available")
+        if problems:
+            raise ConfigError("this run cannot start:\n  - " + "\n  - ".join(problems))
+        return self
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":

@@ -46,6 +46,7 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
     Example:
         >>> classifier = train_classifier(synthetic_run("data/synthetic", "runs/demo"))
     """
+    cfg.check()  # every setting, the data folders and the output folder, before any download
     device = cfg.torch_device()
     distributed.init_from_env(device)
     s1 = cfg.stage1
@@ -99,6 +100,7 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
         >>> model = train_fcam(cfg.with_variant(Variant("cam", crf=True, asc=False)), classifier)
         >>> maps = model.localization_map(images)  # (B, H, W) in [0, 1]
     """
+    cfg.check()
     device = cfg.torch_device()
     distributed.init_from_env(device)
     s2 = cfg.stage2

@@ -1,6 +1,7 @@
 """The main job (``python -m fcam_nb``) end to end with one epoch per stage."""
 
 import json
+import re
 
 import pytest
 
@@ -18,8 +19,14 @@ def test_main_job_writes_results_resumes_and_keeps_one_decoder_per_method(tmp_pa
     assert json.loads((run / "results.json").read_text())["fcam"] == first["fcam"]
     assert (run / "localization.png").stat().st_size > 0
 
+    assert first["threads"] == 2  # pinned (--threads): the numbers depend on it
     again = main(args)  # both stages done: loads the checkpoints, same numbers
     assert again["fcam"] == first["fcam"] and again["baseline"] == first["baseline"]
+    fresh = main([a if a != str(run) else str(tmp_path / "run2") for a in args])
+    assert fresh["fcam"] == first["fcam"] and fresh["baseline"] == first["baseline"]  # retrained
+
+    with pytest.raises(SystemExit, match="1-epoch run; this run asks for 2 epochs"):
+        main(args[:5] + ["2"] + args[6:])  # stage 1 extended: its cosine schedule changes
 
     other = main(args + ["--method", "gradcampp"])  # reuses stage 1, trains its own decoder
     assert other["method"] == "gradcampp"
@@ -30,3 +37,42 @@ def test_main_job_writes_results_resumes_and_keeps_one_decoder_per_method(tmp_pa
 def test_full_profile_needs_its_image_folder():
     with pytest.raises(SystemExit, match="--data-root is required"):
         main(["--dataset", "CUB"])
+
+
+def _fails(argv, match, capsys=None):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    text = str(e.value.code) if not isinstance(e.value.code, int) else capsys.readouterr().err
+    assert re.search(match, text), text
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--method", "nope"], r"--method: invalid choice: 'nope' \(choose from '?cam'?, '?gradcam"),
+    (["--stage1-epochs", "0"], "must be a positive integer, got 0"),
+    (["--backbone", "vgg16"], "--backbone applies to CUB/OpenImages"),
+    (["--threads", "-1"], "must be a positive integer"),
+])
+def test_bad_arguments_stop_at_once(tmp_path, capsys, extra, match):
+    _fails(["--out", str(tmp_path / "run"), "--data", str(tmp_path / "data")] + extra, match, capsys)
+    assert not (tmp_path / "data").exists()  # nothing generated
+
+
+def test_bad_folders_stop_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    _fails(["--out", str(a_file)], "--out .*notes.txt is a file", capsys)
+    _fails(["--data", str(a_file), "--out", str(tmp_path / "r")], "--data .*is a file", capsys)
+    _fails(["--out", str(a_file / "run"), "--data", str(tmp_path / "data")],
+           r"output folder .*notes.txt/run cannot be written")
+    _fails(["--dataset", "CUB", "--data-root", str(tmp_path / "nope"), "--allow-cpu",
+            "--out", str(tmp_path / "cub")], "data folder not found: .*nope")
+    assert not any((tmp_path / "cub").glob("*.pt"))
+
+
+def test_help_lists_choices_and_defaults_in_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "{cam,gradcam,gradcampp,smoothgradcampp,xgradcam,layercam}" in text
+    assert "(default: runs/main)" in text and "stage-1 epochs (default: 16 synthetic" in text
+    assert "``" not in text and "default: None" not in text
