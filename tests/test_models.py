@@ -13,20 +13,28 @@ from fcam_nb.models import (
 from fcam_nb.models.backbones import ENCODERS, WSOLEncoder, register_encoder
 
 
-def test_decoder_sizes_match_paper_within_10_percent():
+def test_decoder_sizes_match_the_paper_within_2_percent():
     table = decoder_parameter_table()
-    for name, row in table.items():
-        assert 0.9 <= row["ratio"] <= 1.1, (name, row)
+    assert set(table) == {"resnet50", "vgg16", "inceptionv3"}
+    for name, row in table.items():  # paper: 9.0 / 23.1 / 5.7 M
+        assert 0.98 <= row["ratio"] <= 1.02, (name, row)
 
 
-@pytest.mark.parametrize("name, hw", [("resnet50", 28), ("vgg16", 28), ("inceptionv3", 27)])
-def test_wsol_backbones_feature_maps(name, hw):
+# skip resolutions at 224 px: ResNet50 and VGG16 as the official F-CAM code; InceptionV3 with
+# Choe et al.'s geometry (Conv2d_2a and Conv2d_4a unpadded), hence 110 and 56
+SKIP_SIZES = {"resnet50": [112, 56, 28, 28], "vgg16": [112, 56], "inceptionv3": [110, 56, 28, 28]}
+
+
+@pytest.mark.parametrize("name", ["resnet50", "vgg16", "inceptionv3"])
+def test_wsol_backbones_give_28x28_maps_at_224(name):
+    hw = 28
     clf = build_classifier(name, 10).eval()
     with torch.no_grad():
         feats, logits = clf.forward_features(torch.randn(1, 3, 224, 224))
     info = clf.encoder.feature_info
     assert feats[-1].shape[1:] == (info.out_channels, hw, hw)
     assert [f.shape[1] for f in feats[:-1]] == list(info.skip_channels)
+    assert [f.shape[-1] for f in feats[:-1]] == SKIP_SIZES[name]
     assert logits.shape == (1, 10)
     assert isinstance(clf.encoder, WSOLEncoder)
     model = FCAM(clf, build_decoder(clf.encoder))

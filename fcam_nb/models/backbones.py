@@ -148,12 +148,14 @@ class ResNet50Encoder(nn.Module):
 class VGG16Encoder(nn.Module):
     """WSOL VGG16: no pool4 / pool5, plus conv6 (3x3, 512 -> 1024) + ReLU -> 1024 x 28 x 28.
 
-    Skips: 128@/2, 256@/4, 512@/8 (conv4_3), 512@/8 (conv5_3). The decoder has a centre block,
-    as in the segmentation-models U-Net that F-CAM builds on.
+    The F-CAM decoder on VGG16 is shallow, as in the official code (a segmentation-models U-Net
+    of encoder depth 3): skips 128@112 (conv2_2) and 256@56 (conv3_3), a centre block of two
+    1024-channel conv-BN-ReLU at 28x28, blocks of 256, 128 and 64 channels (the last at full
+    resolution, no skip): 23.1 M parameters, the paper's count.
     """
 
-    feature_info = FeatureInfo((128, 256, 512, 512), 1024, (256, 128, 64, 32, 16),
-                               decoder_center=True, paper_decoder_params=23.1e6)
+    feature_info = FeatureInfo((128, 256), 1024, (256, 128, 64), decoder_center=True,
+                               paper_decoder_params=23.1e6)
 
     def __init__(self, weights: WeightsArg = None) -> None:
         super().__init__()
@@ -176,9 +178,7 @@ class VGG16Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         s2 = self.block2(self.block1(x))
         s3 = self.block3(s2)
-        s4 = self.block4(s3)
-        s5 = self.block5(s4)
-        return [s2, s3, s4, s5, self.conv6(s5)]
+        return [s2, s3, self.conv6(self.block5(self.block4(s3)))]
 
 
 def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -207,11 +207,14 @@ class _InceptionBStride1(InceptionB):
 class InceptionV3Encoder(nn.Module):
     """WSOL InceptionV3 up to Mixed_6e (Mixed_6a stride 1) + 2 x [Dropout, Conv3x3, ReLU] -> 1024.
 
-    With these padding changes (Conv2d_1a and Conv2d_4a padding 1, ceil-mode pools) the CAM layer
-    is 1024 x 27 x 27 at 224 input. Skips: 64@110, 192@55, 288@27, 768@27.
+    The geometry of Choe et al.'s ``InceptionCam`` (wsolevaluation ``wsol/inception.py``):
+    Conv2d_1a padding 1, Conv2d_4a padding 0, both max-pools padding 1 with ceil mode, no pool
+    before Mixed_6a (large feature map): 1024 x 28 x 28 at 224 input. Skips: the channels of
+    the official F-CAM encoder (64, 80, 288, 768) at this geometry: 64@110 (Conv2d_2b),
+    80@56 (Conv2d_3b), 288@28 (Mixed_5d), 768@28 (Mixed_6e); 5.70 M decoder parameters.
     """
 
-    feature_info = FeatureInfo((64, 192, 288, 768), 1024, (256, 128, 64, 32, 16),
+    feature_info = FeatureInfo((64, 80, 288, 768), 1024, (256, 128, 64, 32, 16),
                                paper_decoder_params=5.7e6)
 
     def __init__(self, weights: WeightsArg = None) -> None:
@@ -221,12 +224,12 @@ class InceptionV3Encoder(nn.Module):
         if state is not None:
             load_state_dict_into(net, state, source)
         net.Conv2d_1a_3x3.conv.padding = (1, 1)
-        net.Conv2d_4a_3x3.conv.padding = (1, 1)
-        net.maxpool1.ceil_mode = True
-        net.maxpool2.ceil_mode = True
+        for pool in (net.maxpool1, net.maxpool2):
+            pool.padding, pool.ceil_mode = 1, True
         self.stage1 = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3)
-        self.stage2 = nn.Sequential(net.maxpool1, net.Conv2d_3b_1x1, net.Conv2d_4a_3x3)
-        self.stage3 = nn.Sequential(net.maxpool2, net.Mixed_5b, net.Mixed_5c, net.Mixed_5d)
+        self.stage2 = nn.Sequential(net.maxpool1, net.Conv2d_3b_1x1)
+        self.stage3 = nn.Sequential(net.Conv2d_4a_3x3, net.maxpool2, net.Mixed_5b, net.Mixed_5c,
+                                    net.Mixed_5d)
         self.stage4 = nn.Sequential(
             _InceptionBStride1(net.Mixed_6a), net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e
         )
