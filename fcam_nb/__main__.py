@@ -28,6 +28,7 @@ from fcam_nb.cost import cpu_refusal  # noqa: E402
 from fcam_nb.data import SyntheticConfig, official_metadata  # noqa: E402
 from fcam_nb.evaluate import (  # noqa: E402
     cam_predictor,
+    center_prior_predictor,
     evaluate_split,
     fcam_predictor,
     unavailable_metrics,
@@ -146,9 +147,11 @@ def main(argv: list[str] | None = None) -> dict:
     baseline = evaluate_split(cfg, cam_predictor(classifier, args.method), "test", keep_maps=True,
                               dataset=test)
     fcam = evaluate_split(cfg, fcam_predictor(model), "test", keep_maps=True, dataset=test)
+    prior = evaluate_split(cfg, center_prior_predictor(classifier), "test", dataset=test)
     results = {
         "dataset": args.dataset,
         "method": args.method,
+        "center_prior": prior,  # a centred Gaussian: the score of looking at no pixel
         "baseline": {k: v for k, v in baseline.items() if k != "maps"},
         "fcam": {k: v for k, v in fcam.items() if k != "maps"},
         "seconds": time.time() - t0,
@@ -168,10 +171,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     fig.savefig(out / "localization.png", dpi=100)
     keys = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "cls_acc")
-    print(f"{'':10s}" + "".join(f"{k:>16s}" for k in keys if k in results["fcam"]))
-    for name in ("baseline", "fcam"):
+    print(f"{'':12s}" + "".join(f"{k:>16s}" for k in keys if k in results["fcam"]))
+    for name in ("center_prior", "baseline", "fcam"):
         row = results[name]
-        print(f"{name:10s}" + "".join(f"{row[k]:16.2f}" for k in keys if k in row))
+        print(f"{name:12s}" + "".join(f"{row[k]:16.2f}" for k in keys if k in row))
     if note := unavailable_metrics(results["fcam"]):
         print(note)
     print(f"wrote {out / 'results.json'} and {out / 'localization.png'} "

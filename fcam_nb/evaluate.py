@@ -47,6 +47,26 @@ def fcam_predictor(model: FCAM) -> Predictor:
     return predict
 
 
+def center_prior_predictor(classifier: WSOLClassifier, sigma: float = 0.5) -> Predictor:
+    """A reference that looks at no pixel: the same centred isotropic Gaussian for every image
+    (std ``sigma`` x the image side, min-max normalized), with ``classifier``'s logits for the
+    classification and top-k columns. A localization method should beat it.
+
+    Any ``sigma`` thresholds into the same family of centred discs (the map is monotone in the
+    distance to the centre); 0.5 keeps the uint8 levels of the protocol spread over the image
+    (corners at exp(-1) before normalization)."""
+
+    def predict(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, _, h, w = inputs.shape
+        ys = (torch.arange(h, device=inputs.device, dtype=torch.float32) - (h - 1) / 2) / h
+        xs = (torch.arange(w, device=inputs.device, dtype=torch.float32) - (w - 1) / 2) / w
+        g = torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma**2))
+        g = (g - g.min()) / (g.max() - g.min())
+        return g.expand(b, h, w), classifier(inputs)
+
+    return predict
+
+
 class LocalizationEvaluator:
     """MaxBoxAcc, MaxBoxAccV2, PxAP (when masks are given), top-1/5 loc and classification acc."""
 

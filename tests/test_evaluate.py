@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fcam_nb.evaluate import cam_predictor, evaluate, fcam_predictor
+from fcam_nb.evaluate import cam_predictor, center_prior_predictor, evaluate, fcam_predictor
 from fcam_nb.models import FCAM, build_classifier, build_decoder
 
 SIZE = 32
@@ -90,3 +90,21 @@ def test_tables_and_regions_follow_what_the_split_has(tmp_path):
     assert masks.shape == boxes.shape == (3, 32, 32)
     # a box covers its mask (up to the protocol's int() rounding of box corners at 32 px)
     assert (masks & ~boxes).sum() <= 0.02 * masks.sum() and boxes.sum() > masks.sum()
+
+
+def test_center_prior_is_one_centred_gaussian_and_finds_centred_objects():
+    torch.manual_seed(0)
+    clf = build_classifier("tiny", 2).eval()
+    x = torch.randn(3, 3, SIZE, SIZE)
+    maps, logits = center_prior_predictor(clf)(x, torch.tensor([0, 1, 0]))
+    assert maps.shape == (3, SIZE, SIZE) and torch.equal(maps[0], maps[2])
+    assert float(maps.max()) == 1.0 and float(maps.min()) == 0.0
+    torch.testing.assert_close(maps[0], maps[0].flip(0).flip(1))  # symmetric about the centre
+    torch.testing.assert_close(logits, clf(x))
+    c = SIZE // 2
+    centred = [{"image": torch.rand(1, 3, SIZE, SIZE), "label": torch.tensor([0]),
+                "boxes": [torch.tensor([[c - 6, c - 6, c + 5, c + 5]])]}]
+    corner = [{"image": torch.rand(1, 3, SIZE, SIZE), "label": torch.tensor([0]),
+               "boxes": [torch.tensor([[0, 0, 7, 7]])]}]
+    assert evaluate(center_prior_predictor(clf), centred, SIZE, step=0.01)["max_box_acc"] == 100
+    assert evaluate(center_prior_predictor(clf), corner, SIZE, step=0.01)["max_box_acc"] == 0

@@ -13,7 +13,7 @@ def test_main_job_writes_results_resumes_and_keeps_one_decoder_per_method(tmp_pa
     args = ["--out", str(run), "--data", str(tmp_path / "data"), "--stage1-epochs", "1",
             "--stage2-epochs", "1", "--no-progress"]
     first = main(args)
-    for row in (first["baseline"], first["fcam"]):
+    for row in (first["center_prior"], first["baseline"], first["fcam"]):
         assert {"max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "cls_acc"} <= set(row)
         assert all(0 <= row[k] <= 100 for k in ("max_box_acc", "max_box_acc_v2", "pxap"))
     assert json.loads((run / "results.json").read_text())["fcam"] == first["fcam"]
