@@ -1,8 +1,9 @@
 """Plotting helpers: CAM overlays with boxes, TP/FP/FN masks, metric curves, histograms, widgets.
 
 All functions take numpy arrays or CPU tensors and return matplotlib objects; nothing is shown
-or saved implicitly. Colours follow the paper: GT box green, predicted box red; masks TP green,
-FP red, FN blue.
+or saved implicitly. Colours follow the paper (its Fig. 3, 4, 7, A.6-A.11): GT box green,
+predicted box red; masks: true positive red, false negative green, false positive blue
+(``MASK_COLOURS``; ignore pixels grey). ``show_localization`` adds the legend.
 """
 
 from __future__ import annotations
@@ -56,16 +57,38 @@ def draw_boxes(rgb: np.ndarray, gt_boxes=None, pred_box=None, thickness: int = 1
     return out
 
 
+MASK_COLOURS = {"true positive": (220, 0, 0), "false negative": (0, 200, 0),
+                "false positive": (0, 80, 255), "ignore": (128, 128, 128)}  # the paper's
+
+
 def mask_errors(score_map, gt_mask, tau: float) -> np.ndarray:
-    """TP green, FP red, FN blue, TN black, ignore grey for ``score_map >= tau`` -> (H, W, 3)."""
+    """``score_map >= tau`` against the GT mask as RGB uint8 (H, W, 3) in ``MASK_COLOURS``:
+    TP red, FN green, FP blue (the paper's), TN black, ignore grey."""
     pred = _np(score_map) >= tau
     gt = _np(gt_mask)
     out = np.zeros((*pred.shape, 3), np.uint8)
-    out[pred & (gt == 1)] = (0, 200, 0)
-    out[pred & (gt == 0)] = (220, 0, 0)
-    out[~pred & (gt == 1)] = (0, 80, 255)
-    out[gt == 255] = (128, 128, 128)
+    out[pred & (gt == 1)] = MASK_COLOURS["true positive"]
+    out[~pred & (gt == 1)] = MASK_COLOURS["false negative"]
+    out[pred & (gt == 0)] = MASK_COLOURS["false positive"]
+    out[gt == 255] = MASK_COLOURS["ignore"]
     return out
+
+
+def localization_legend(fig: Figure, masks: bool, boxes: bool = True) -> None:
+    """A figure legend naming the colours: GT / predicted boxes and, with ``masks``, TP/FN/FP."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = []
+    if boxes:
+        handles += [Line2D([], [], color="#00c800", label="GT box"),
+                    Line2D([], [], color="#dc0000", label="predicted box")]
+    if masks:
+        handles += [Patch(color=np.array(c) / 255, label=name)
+                    for name, c in MASK_COLOURS.items()]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
+                   frameon=False, bbox_to_anchor=(0.5, 0.0))
 
 
 def show_localization(
@@ -73,8 +96,8 @@ def show_localization(
     masks=None, ncols: int | None = None, scale: float = 2.2,
 ):
     """Grid: one row per image; per map an overlay with GT (green) and predicted (red) boxes,
-    plus a TP/FP/FN panel when masks are given. ``maps``: list (one per method) of (N, H, W).
-    Returns the figure."""
+    plus a TP/FN/FP panel (red/green/blue) when masks are given, and a legend of the colours.
+    ``maps``: list (one per method) of (N, H, W). Returns the figure."""
     n = len(images)
     taus = list(tau) if isinstance(tau, Sequence) else [tau] * len(maps)
     cols = 1 + len(maps) * (2 if masks is not None else 1)
@@ -96,7 +119,8 @@ def show_localization(
     axes[0, 0].set_title("image + GT", fontsize=9)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 / max(n, 1), 1, 1))
+    localization_legend(fig, masks=masks is not None, boxes=gt_boxes is not None)
     return fig
 
 

@@ -40,7 +40,8 @@ def test_colour_codes():
     gt = np.array([[1, 1, 0, 255]], np.uint8)
     score = np.array([[0.9, 0.1, 0.9, 0.9]], np.float32)
     out = mask_errors(score, gt, 0.5)
-    assert out[0].tolist() == [[0, 200, 0], [0, 80, 255], [220, 0, 0], [128, 128, 128]]
+    # the paper's colours: TP red, FN green, FP blue (ignore grey)
+    assert out[0].tolist() == [[220, 0, 0], [0, 200, 0], [0, 80, 255], [128, 128, 128]]
     image = torch.zeros(3, 1, 4)
     painted = regions_overlay(image, np.array([[1, 0, 0, 0]]), np.array([[0, 1, 0, 0]]),
                               seeds=np.array([[-255, -255, 1, 0]]))
@@ -62,6 +63,9 @@ def test_show_localization_builds_one_row_per_image():
     fig = show_localization(images, maps, ["A", "B"], gt_boxes=[[[4, 6, 13, 9]]] * 2, tau=0.5,
                             masks=masks)
     assert len(fig.axes) == 2 * 5  # image + (map, errors) per method
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert labels == ["GT box", "predicted box", "true positive", "false negative",
+                      "false positive", "ignore"]
 
 
 def test_explorers_redraw_an_image_widget_without_output_capture():
