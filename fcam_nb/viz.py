@@ -45,15 +45,18 @@ def overlay(image, score_map, alpha: float = 0.5, colormap: int = cv2.COLORMAP_J
     return (alpha * heat + (1 - alpha) * rgb).astype(np.uint8)
 
 
+BOX_COLOURS = {"GT box": (0, 255, 0), "predicted box": (255, 0, 0)}  # RGB
+
+
 def draw_boxes(rgb: np.ndarray, gt_boxes=None, pred_box=None, thickness: int = 1) -> np.ndarray:
-    """Copy of ``rgb`` with GT boxes in green and the predicted box in red."""
+    """Copy of ``rgb`` with GT boxes in green and the predicted box in red (``BOX_COLOURS``)."""
     out = rgb.copy()
     for box in [] if gt_boxes is None else _np(gt_boxes).reshape(-1, 4):
         x0, y0, x1, y1 = (int(v) for v in box)
-        cv2.rectangle(out, (x0, y0), (x1, y1), (0, 255, 0), thickness)
+        cv2.rectangle(out, (x0, y0), (x1, y1), BOX_COLOURS["GT box"], thickness)
     if pred_box is not None:
         x0, y0, x1, y1 = (int(v) for v in _np(pred_box))
-        cv2.rectangle(out, (x0, y0), (x1, y1), (255, 0, 0), thickness)
+        cv2.rectangle(out, (x0, y0), (x1, y1), BOX_COLOURS["predicted box"], thickness)
     return out
 
 
@@ -81,8 +84,8 @@ def localization_legend(fig: Figure, masks: bool, boxes: bool = True) -> None:
 
     handles = []
     if boxes:
-        handles += [Line2D([], [], color="#00c800", label="GT box"),
-                    Line2D([], [], color="#dc0000", label="predicted box")]
+        handles += [Line2D([], [], color=np.array(c) / 255, label=name)
+                    for name, c in BOX_COLOURS.items()]
     if masks:
         handles += [Patch(color=np.array(c) / 255, label=name)
                     for name, c in MASK_COLOURS.items()]

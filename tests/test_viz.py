@@ -66,6 +66,9 @@ def test_show_localization_builds_one_row_per_image():
     labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     assert labels == ["GT box", "predicted box", "true positive", "false negative",
                       "false positive", "ignore"]
+    box_lines = fig.legends[0].get_lines()  # the legend shows the colours the boxes are drawn in
+    assert [tuple(np.round(np.array(line.get_color()) * 255)) for line in box_lines] == [
+        (0, 255, 0), (255, 0, 0)]
 
 
 def test_explorers_redraw_an_image_widget_without_output_capture():
