@@ -179,8 +179,10 @@ class RunConfig:
         problems = []
         if self.backbone not in ENCODERS:
             problems.append(f"backbone {self.backbone!r} unknown; choose from {sorted(ENCODERS)}")
-        if self.weights not in (None, "imagenet"):
-            problems.append(f"weights must be None or 'imagenet', got {self.weights!r}")
+        if self.weights is not None and str(self.weights).lower() != "imagenet" \
+                and not Path(self.weights).is_file():  # the three forms build_encoder takes
+            problems.append(f"weights must be None, 'imagenet' or a state-dict file; "
+                            f"{self.weights!r} is no file")
         if self.stage2.cam_method not in BASELINES:
             problems.append(f"stage2.cam_method {self.stage2.cam_method!r} unknown; choose from "
                             f"{list(BASELINES)}")

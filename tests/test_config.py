@@ -40,3 +40,12 @@ def test_missing_data_and_unwritable_output(tmp_path):
         cfg.check()
     with pytest.raises(ConfigError, match="cannot be written"):
         _cfg(tmp_path).override(out_dir=str(tmp_path / "taken" / "run")).check()
+
+
+def test_weights_take_the_forms_the_encoders_take(tmp_path):
+    state = tmp_path / "tiny.pt"
+    state.write_bytes(b"a local state dict")
+    for weights in (None, "imagenet", "ImageNet", str(state)):
+        _cfg(tmp_path, weights=weights).check()
+    with pytest.raises(ConfigError, match="'nope.pt' is no file"):
+        _cfg(tmp_path, weights="nope.pt").check()
