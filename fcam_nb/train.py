@@ -126,7 +126,7 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
                    predictor=lambda: fcam_predictor(model), train_mode=model.train,
                    fingerprint=run_fingerprint(cfg, 2), classifier_id=classifier_id,
                    extra_state=objective, end_epoch=objective.step_epoch))
-    return load_fcam(cfg, classifier)
+    return _load_decoder(cfg, classifier, "best", classifier_id)
 
 
 def load_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None, which: str = "best"
@@ -134,9 +134,15 @@ def load_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None, which: s
     """The F-CAM model of ``cfg.stage2.variant`` saved in ``cfg.out_dir``, in eval mode; refused
     when it was trained on another classifier than ``classifier`` (default: stage 1's best)."""
     classifier = classifier if classifier is not None else load_classifier(cfg)
+    return _load_decoder(cfg, classifier, which, weights_digest(classifier))
+
+
+def _load_decoder(cfg: RunConfig, classifier: WSOLClassifier, which: str, classifier_id: str
+                  ) -> FCAM:
+    """``load_fcam`` with the classifier's digest already computed (hashing it costs a pass over
+    all its weights: ~100 MB for ResNet50)."""
     model = build_fcam(cfg, classifier)
     path = Path(cfg.out_dir) / f"{cfg.stage2.variant.tag}_{which}.pt"
-    state = load_checked(path, cfg.torch_device(), run_fingerprint(cfg, 2),
-                         weights_digest(classifier))
+    state = load_checked(path, cfg.torch_device(), run_fingerprint(cfg, 2), classifier_id)
     model.decoder.load_state_dict(state["weights"])
     return model.eval()
