@@ -4,6 +4,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -294,3 +295,23 @@ def test_exif_orientation_is_not_applied_like_the_reference(tmp_path):
     with Image.open(path) as reference:
         np.testing.assert_array_equal(rgb, np.asarray(reference.convert("RGB")))
     assert rgb.shape == (40, 60, 3) and image_size(path) == (60, 40)
+
+
+def test_resize_is_the_reference_s_antialiased_pil_bilinear(tmp_path):
+    """Images reach the network as wsolevaluation's loader gives them: PIL decode, then
+    torchvision's ``Resize((R, R))`` on the PIL image (bilinear, antialiased when shrinking) -
+    equal to the last bit, for a PNG, a JPEG and an EXIF-rotated JPEG, up and down."""
+    from torchvision import transforms
+
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 255, (90, 70, 3), np.uint8)).save(tmp_path / "a.png")
+    paths = [tmp_path / "a.png", _jpeg(tmp_path / "b.jpg"),
+             _jpeg(tmp_path / "c.jpg", exif_orientation=8)]
+    for path in paths:
+        for size in (16, 64, 224):
+            with Image.open(path) as image:
+                reference = transforms.Resize((size, size))(image.convert("RGB"))
+            np.testing.assert_array_equal(load_image(path, size), np.asarray(reference))
+    down = load_image(paths[0], 16).astype(float)  # antialiased: not cv2's aliased INTER_LINEAR
+    aliased = cv2.resize(load_image(paths[0]), (16, 16), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(down - aliased).mean() > 5

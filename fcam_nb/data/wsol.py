@@ -17,9 +17,11 @@ field with spaces around it, an id that is not listed or leaves the data folder,
 range, two lines that disagree, a box inverted or outside its image) raises ``MetadataError``
 naming the file and the line number.
 
-Images are decoded like the reference (wsolevaluation, F-CAM): with PIL, ``convert("RGB")``, EXIF
-orientation NOT applied (boxes refer to the stored pixels); a truncated or corrupt file raises an
-error naming it (libjpeg alone only warns and fills the rest grey).
+Images are decoded and resized like the reference (wsolevaluation, F-CAM): with PIL,
+``convert("RGB")``, EXIF orientation NOT applied (boxes refer to the stored pixels), then
+``Image.resize`` with the bilinear filter, which PIL widens when shrinking (antialiased: the
+reference's ``transforms.Resize`` on a PIL image); a truncated or corrupt file raises an error
+naming it (libjpeg alone only warns and fills the rest grey).
 """
 
 from __future__ import annotations
@@ -216,19 +218,23 @@ class ImageFileError(OSError):
     """An image or mask file exists but cannot be decoded completely (truncated, corrupt)."""
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike, resize: int | None = None) -> np.ndarray:
     """RGB uint8 (H, W, 3) decoded as the reference does (PIL, ``convert("RGB")``, EXIF
-    orientation not applied). Raises ``FileNotFoundError`` or ``ImageFileError`` naming the file
-    (a truncated JPEG is an error, not a grey lower half)."""
+    orientation not applied); with ``resize`` R: (R, R, 3) by PIL's antialiased bilinear resize
+    (the reference's ``transforms.Resize((R, R))``). Raises ``FileNotFoundError`` or
+    ``ImageFileError`` naming the file (a truncated JPEG is an error, not a grey lower half)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
         with Image.open(path) as image:
             image.load()  # decodes everything now: a truncated file raises here
-            return np.asarray(image.convert("RGB"))
+            rgb = image.convert("RGB")
     except (OSError, SyntaxError, ValueError) as e:  # PIL: UnidentifiedImageError, truncation
         raise ImageFileError(f"cannot decode image {path} (truncated or corrupt?): {e}") from None
+    if resize is not None:
+        rgb = rgb.resize((resize, resize), Image.BILINEAR)
+    return np.array(rgb)  # writable (torch.from_numpy warns on read-only arrays)
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -318,13 +324,13 @@ class WSOLDataset(Dataset):
         if self._cache is not None and index in self._cache:
             return self._cache[index]
         image_id = self.meta.image_ids[index]
-        rgb = load_image(self.data_root / image_id)
-        w, h = self.meta.sizes.get(image_id, (rgb.shape[1], rgb.shape[0]))
-        if self.check_sizes and (rgb.shape[1], rgb.shape[0]) != (w, h):
-            raise ValueError(
-                f"{image_id}: image is {rgb.shape[1]}x{rgb.shape[0]} but image_sizes.txt says {w}x{h}"
-            )
-        resized = cv2.resize(rgb, (self.resize, self.resize), interpolation=cv2.INTER_LINEAR)
+        path = self.data_root / image_id
+        actual = image_size(path)
+        w, h = self.meta.sizes.get(image_id, actual)
+        if self.check_sizes and actual != (w, h):
+            raise ValueError(f"{image_id}: image is {actual[0]}x{actual[1]} but image_sizes.txt "
+                             f"says {w}x{h}")
+        resized = load_image(path, self.resize)
         item = {
             "image": torch.from_numpy(resized).permute(2, 0, 1).float() / 255.0,
             "label": self.meta.labels[image_id],
