@@ -1,7 +1,8 @@
 """Table 1 / Table 3 style results on the synthetic set, measured on CPU.
 
-For each seed: generate the dataset (seeded), train the classifier (stage 1), evaluate the CAM
-baselines (CAM, GradCAM++, LayerCAM) on the test split, train F-CAM on each baseline's seeds
+For each seed: generate the dataset (seeded), train the classifier (stage 1; one selected per
+CAM method on validation), evaluate the CAM baselines (CAM, GradCAM++, LayerCAM) on the test
+split, train F-CAM on each baseline's seeds
 (SR + CRF + ASC), and the ablation on CAM seeds (SR, SR + CRF). Model selection uses the
 validation split only. Writes benchmarks/results_synthetic.json and prints Markdown tables.
 
@@ -38,11 +39,12 @@ def run_seed(seed: int, out: Path) -> dict:
     cfg = synthetic_run(out / f"data_seed{seed}", out / f"run_seed{seed}",
                         SyntheticConfig(seed=seed), seed=seed).override(progress=False)
     t0 = time.time()
-    clf = train_classifier(cfg)
+    clf = train_classifier(cfg)  # CAM's
     for method in METHODS:
-        rows[method] = _test(cfg, cam_predictor(clf, method))
         cfg_m = cfg.with_variant(Variant(method))  # SR + CRF + ASC
-        rows[f"{method}+fcam"] = _test(cfg_m, fcam_predictor(train_fcam(cfg_m, clf)))
+        clf_m = train_classifier(cfg_m)  # the classifier this method selected (loaded)
+        rows[method] = _test(cfg, cam_predictor(clf_m, method))
+        rows[f"{method}+fcam"] = _test(cfg_m, fcam_predictor(train_fcam(cfg_m, clf_m)))
     for variant in ABLATION:  # on CAM seeds; the full variant is cam+fcam above (same checkpoint)
         cfg_a = cfg.with_variant(variant)
         rows[f"ablation {variant.label}"] = _test(cfg_a, fcam_predictor(train_fcam(cfg_a, clf)))

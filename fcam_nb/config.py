@@ -77,20 +77,43 @@ class DataConfig:
         )
 
 
+LR_SCHEDULES = ("constant", "step", "cosine")
+SELECT_BY = ("loc", "loc_v2", "cls")
+
+
 @dataclass(frozen=True)
 class Stage1Config:
-    """Classifier training (SGD; the layers new to the WSOL net learn ``new_layers_lr_mult`` x
-    faster when the backbone is pretrained, as in Choe et al.)."""
+    """Classifier training: SGD (Nesterov by default, as the official code); the layers new to
+    the WSOL net learn ``new_layers_lr_mult`` x faster when the backbone is pretrained (Choe et
+    al.). ``lr_schedule``: ``step`` (x ``gamma`` every ``step_size`` epochs, the official),
+    ``cosine`` or ``constant``.
+
+    Model selection: one training run, evaluated on the validation split after each epoch by each
+    CAM method of ``select_methods``; each keeps its own best epoch (``stage1_best_<method>.pt``),
+    as the paper's separate per-method runs with one recipe would (Table A.3's accuracies differ by
+    method for this reason). ``shared``: every CAM method uses the classifier selected by
+    ``select_methods[0]`` instead. ``select_by``: ``loc`` (MaxBoxAcc, PxAP on mask-only splits),
+    ``loc_v2`` (MaxBoxAccV2, the paper's Table A.1) or ``cls`` (accuracy). Ties keep the earlier
+    epoch, as the official code (``PerformanceMeter``: ``list.index`` of the best value).
+    """
 
     epochs: int = 50
     lr: float = 0.01
     new_layers_lr_mult: float = 10.0
     momentum: float = 0.9
+    nesterov: bool = True
     weight_decay: float = 1e-4
     batch_size: int = 32
-    select_method: str = "cam"  # CAM method used for validation model selection
-    select_by: str = "loc"  # "loc" (MaxBoxAcc / PxAP of select_method, the protocol) or "cls"
-    cosine: bool = True  # cosine learning-rate decay over the epochs
+    lr_schedule: str = "step"
+    step_size: int = 15
+    gamma: float = 0.1
+    select_methods: tuple[str, ...] = ("cam",)
+    shared: bool = False
+    select_by: str = "loc"
+
+    def selector(self, method: str) -> str:
+        """The CAM method whose validation localization selected ``method``'s classifier."""
+        return self.select_methods[0] if self.shared else method
 
 
 @dataclass(frozen=True)
@@ -145,7 +168,10 @@ class Stage2Config:
     # absolute size constraint (extended log-barrier)
     use_asc: bool = True
     asc_weight: float = 0.1
-    cosine: bool = False
+    lr_schedule: str = "constant"  # the official's step 1000 never decays in 50 epochs
+    step_size: int = 15
+    gamma: float = 0.1
+    select_by: str = "loc"
 
     @property
     def variant(self) -> Variant:
@@ -166,6 +192,7 @@ class RunConfig:
     device: str = "auto"
     amp: bool = True  # bf16 autocast, CUDA only
     eval_step: float = 0.001
+    val_eval_step: float | None = None  # threshold step on the validation split (None: eval_step)
     progress: bool = True
 
     def check(self, splits: tuple[str, ...] = ("train", "val")) -> RunConfig:
@@ -186,8 +213,26 @@ class RunConfig:
         if self.stage2.cam_method not in BASELINES:
             problems.append(f"stage2.cam_method {self.stage2.cam_method!r} unknown; choose from "
                             f"{list(BASELINES)}")
-        if self.stage1.select_method not in METHODS:
-            problems.append(f"stage1.select_method {self.stage1.select_method!r} unknown")
+        s1 = self.stage1
+        unknown = [m for m in s1.select_methods if m not in METHODS]
+        if not s1.select_methods or unknown:
+            problems.append(f"stage1.select_methods must name CAM methods from {list(METHODS)}, "
+                            f"got {s1.select_methods!r}")
+        elif s1.selector(self.stage2.cam_method) not in s1.select_methods:
+            problems.append(f"stage2.cam_method {self.stage2.cam_method!r} has no classifier of "
+                            f"its own: add it to stage1.select_methods {s1.select_methods} or set "
+                            f"stage1.shared=True (one classifier for every method)")
+        for name, stage in (("stage1", s1), ("stage2", self.stage2)):
+            if stage.lr_schedule not in LR_SCHEDULES:
+                problems.append(f"{name}.lr_schedule must be one of {LR_SCHEDULES}, got "
+                                f"{stage.lr_schedule!r}")
+            if not (isinstance(stage.step_size, int) and stage.step_size >= 1) \
+                    or not 0 < stage.gamma <= 1:
+                problems.append(f"{name}: step_size must be a positive integer and gamma in "
+                                f"(0, 1], got {stage.step_size!r}, {stage.gamma!r}")
+            if stage.select_by not in SELECT_BY:
+                problems.append(f"{name}.select_by must be one of {SELECT_BY}, got "
+                                f"{stage.select_by!r}")
         for name, value in (("stage1.epochs", self.stage1.epochs),
                             ("stage2.epochs", self.stage2.epochs),
                             ("stage1.batch_size", self.stage1.batch_size),
@@ -255,7 +300,8 @@ def run_fingerprint(cfg: RunConfig, stage: int) -> str:
     """16 hex digits naming what a stage's checkpoints are trained on.
 
     Hashes the settings (stage 1's for stage 1; stage 1's and 2's for stage 2; not paths, device,
-    progress bars or epoch counts, so a run can move or be extended), the train/val metadata files
+    progress bars or epoch counts, so a run can move or be extended; stage 1 not
+    ``stage1.shared``), the train/val metadata files
     and, for the synthetic set, the generator's ``config.json`` beside the images folder.
     """
     if stage not in (1, 2):
@@ -264,8 +310,9 @@ def run_fingerprint(cfg: RunConfig, stage: int) -> str:
     settings["data"] = {k: v for k, v in settings["data"].items() if k not in _UNTRACKED_DATA}
     settings["stage1"].pop("epochs")
     settings["stage2"].pop("epochs")
-    if stage == 1:
+    if stage == 1:  # which method uses which selected classifier is stage 2's business
         del settings["stage2"]
+        settings["stage1"].pop("shared")
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     files = [Path(cfg.data.data_root).parent / "config.json"]
     for split in ("train", "val"):

@@ -8,13 +8,16 @@ rest, identically for both stages:
 * resume from ``<tag>_last.pt``, refused with a clear message when its fingerprint (settings,
   data), its classifier (stage 2: the digest of the stage-1 weights it was trained on) or, under
   a cosine schedule, its epoch count differs from this run's;
-* learning rate per epoch (constant or cosine) from each group's ``initial_lr``;
+* learning rate per epoch (constant, step or cosine: ``lr_factor``) from each group's
+  ``initial_lr``;
 * randomness per (seed, stage, epoch): the batch order, crops, flips and seed pixels of epoch
   ``e`` come from one generator, so a resumed run is bit-identical;
 * one ``log.jsonl`` record per epoch (losses, seconds, validation metrics; a record re-written
   after a resume replaces the earlier one in ``read_history``);
-* ``<tag>_best.pt`` when the validation key improves, ``<tag>_last.pt`` after every epoch, both
-  written atomically by rank 0.
+* one best checkpoint per validation predictor (``<tag>_best.pt``, or ``<tag>_best_<name>.pt``
+  when a stage selects by several CAM methods), written when its key improves (ties keep the
+  earlier epoch, as the official code), and ``<tag>_last.pt`` after every epoch, all written
+  atomically by rank 0.
 """
 
 from __future__ import annotations
@@ -45,10 +48,12 @@ class Stage:
 
     number: 1 or 2 (seeds the randomness, labels the log); tag: checkpoint name prefix;
     trained: the module whose weights are checkpointed; step(x, y, generator, epoch) -> terms
-    with ``total``; predictor() -> the validation predictor; extra_state: a module whose
-    ``state_dict`` is checkpointed too (the objective's schedules); end_epoch(): called after each
-    epoch's last step; ties_to_later: on equal validation keys keep the later epoch;
-    classifier_id: stage 2's ``weights_digest`` of the frozen classifier (checked on resume).
+    with ``total``; predictors: name -> factory of a validation predictor, each with its own best
+    checkpoint (name "" -> ``<tag>_best.pt``, else ``<tag>_best_<name>.pt``; the first one's
+    metrics are the record's ``val_*``); lr_schedule/step_size/gamma: see ``lr_factor``;
+    extra_state: a module whose ``state_dict`` is checkpointed too (the objective's schedules);
+    end_epoch(): called after each epoch's last step; classifier_id: stage 2's
+    ``weights_digest`` of the frozen classifier (checked on resume).
     """
 
     number: int
@@ -57,14 +62,15 @@ class Stage:
     optimizer: torch.optim.Optimizer
     epochs: int
     batch_size: int
-    cosine: bool
     step: Step
-    predictor: Callable[[], Predictor]
+    predictors: dict[str, Callable[[], Predictor]]
     train_mode: Callable[[], None]
     fingerprint: str
+    lr_schedule: str = "constant"
+    step_size: int = 1
+    gamma: float = 0.1
     select_by: str = "loc"
     classifier_id: str | None = None
-    ties_to_later: bool = False
     extra_state: nn.Module | None = None
     end_epoch: Callable[[], None] | None = None
 
@@ -74,12 +80,20 @@ def epoch_generator(seed: int, stage: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + stage * 10_007 + epoch)
 
 
+def best_path(out: Path, tag: str, name: str = "") -> Path:
+    """A stage's best checkpoint: ``<tag>_best.pt``, or ``<tag>_best_<name>.pt``."""
+    return out / (f"{tag}_best_{name}.pt" if name else f"{tag}_best.pt")
+
+
 def selection_key(metrics: dict, by: str = "loc") -> float:
-    """Validation key to maximize: MaxBoxAcc (PxAP on mask-only splits), or accuracy ("cls")."""
+    """Validation key to maximize: ``loc`` MaxBoxAcc (PxAP on mask-only splits), ``loc_v2``
+    MaxBoxAccV2 (PxAP on mask-only splits), or ``cls`` accuracy."""
     if by == "cls":
         return metrics["cls_acc"]
-    if by != "loc":
-        raise ValueError(f"select_by must be 'loc' or 'cls', got {by!r}")
+    if by not in ("loc", "loc_v2"):
+        raise ValueError(f"select_by must be 'loc', 'loc_v2' or 'cls', got {by!r}")
+    if by == "loc_v2" and "max_box_acc_v2" in metrics:
+        return metrics["max_box_acc_v2"]
     if "max_box_acc" not in metrics and "pxap" not in metrics:
         return 0.0  # a validation split without localization: every epoch ties
     return metrics[primary_metric(metrics)]
@@ -136,12 +150,13 @@ def load_checked(path: Path, device: torch.device, fingerprint: str,
 def _check_epochs(path: Path, state: dict, stage: Stage) -> None:
     """Under a cosine schedule every epoch's learning rate depends on the total, so a run
     trained for N epochs cannot be extended or cut to M and equal a fresh M-epoch run; with a
-    constant rate it can be extended (not cut: its best epoch may lie beyond M)."""
+    constant or step schedule it can be extended (not cut: its best epoch may lie beyond M)."""
     done = state.get("epochs")
     if done is None or done == stage.epochs:
         return
-    if stage.cosine or stage.epochs < done:
-        why = ("its cosine learning-rate schedule spans the total" if stage.cosine
+    cosine = stage.lr_schedule == "cosine"
+    if cosine or stage.epochs < done:
+        why = ("its cosine learning-rate schedule spans the total" if cosine
                else "its best epoch may lie beyond the shorter run")
         raise checkpoint.CheckpointError(
             f"{path} belongs to a {done}-epoch run; this run asks for {stage.epochs} epochs and "
@@ -149,9 +164,23 @@ def _check_epochs(path: Path, state: dict, stage: Stage) -> None:
             f"or delete {stage.tag}_*.pt in {path.parent} to train {stage.epochs} from scratch")
 
 
-def _set_lr(opt: torch.optim.Optimizer, epoch: int, epochs: int, cosine: bool) -> None:
+def lr_factor(epoch: int, epochs: int, schedule: str, step_size: int = 1, gamma: float = 0.1
+              ) -> float:
+    """The learning-rate multiplier of 0-based ``epoch``: ``constant`` 1; ``step``
+    ``gamma ** (epoch // step_size)`` (the official ``MyStepLR``, stepped once per epoch);
+    ``cosine`` ``(1 + cos(pi epoch / epochs)) / 2``."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "step":
+        return gamma ** (epoch // step_size)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    raise ValueError(f"lr schedule must be constant, step or cosine, got {schedule!r}")
+
+
+def _set_lr(opt: torch.optim.Optimizer, epoch: int, stage: Stage) -> None:
     """Each group's ``initial_lr`` (stored in the group, so a resume keeps it) times the decay."""
-    factor = 0.5 * (1 + math.cos(math.pi * epoch / epochs)) if cosine else 1.0
+    factor = lr_factor(epoch, stage.epochs, stage.lr_schedule, stage.step_size, stage.gamma)
     for group in opt.param_groups:
         group.setdefault("initial_lr", group["lr"])
         group["lr"] = group["initial_lr"] * factor
@@ -177,7 +206,7 @@ def fit(cfg: RunConfig, stage: Stage) -> None:
 def _fit(cfg: RunConfig, stage: Stage) -> None:
     device = cfg.torch_device()
     out = Path(cfg.out_dir)
-    start, best, history = 0, -1.0, []
+    start, best, history = 0, {name: -1.0 for name in stage.predictors}, []
     last = out / f"{stage.tag}_last.pt"
     if last.is_file():
         state = load_checked(last, device, stage.fingerprint, stage.classifier_id)
@@ -193,7 +222,7 @@ def _fit(cfg: RunConfig, stage: Stage) -> None:
     val_set = cfg.data.dataset("val", train=False)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(cfg, device) == torch.float16 else None
     for epoch in range(start, stage.epochs):
-        _set_lr(stage.optimizer, epoch, stage.epochs, stage.cosine)
+        _set_lr(stage.optimizer, epoch, stage)
         gen = epoch_generator(cfg.seed, stage.number, epoch)
         stage.train_mode()
         t0, sums, seen = time.time(), {}, 0
@@ -217,23 +246,29 @@ def _fit(cfg: RunConfig, stage: Stage) -> None:
         if stage.end_epoch is not None:
             stage.end_epoch()
         stage.trained.eval()
-        val = evaluate_split(cfg, stage.predictor(), "val", batch_size=stage.batch_size,
-                             dataset=val_set)
+        vals = {name: evaluate_split(cfg, predictor(), "val", batch_size=stage.batch_size,
+                                     dataset=val_set)
+                for name, predictor in stage.predictors.items()}
+        first = next(iter(vals.values()))
         record = {"stage": stage.number, "tag": stage.tag, "epoch": epoch,
                   "seconds": time.time() - t0,
                   **{f"loss_{k}": float(v) / max(seen, 1) for k, v in sums.items()},
-                  **{f"val_{k}": v for k, v in val.items()}}
+                  **{f"val_{k}": v for k, v in first.items()}}
+        if len(vals) > 1:
+            record["val_by"] = vals
         history.append(record)
         _log(out / "log.jsonl", record)
-        key = selection_key(val, stage.select_by)
         if distributed.is_main():
-            if key > best or (stage.ties_to_later and key == best):
-                best = key
-                checkpoint.save_atomic({"weights": stage.trained.state_dict(), "epoch": epoch,
-                                        "metrics": val, "config": cfg.to_dict(),
-                                        "fingerprint": stage.fingerprint,
-                                        "classifier_id": stage.classifier_id},
-                                       out / f"{stage.tag}_best.pt")
+            for name, val in vals.items():
+                key = selection_key(val, stage.select_by)
+                if key > best[name]:  # ties keep the earlier epoch
+                    best[name] = key
+                    checkpoint.save_atomic({"weights": stage.trained.state_dict(),
+                                            "epoch": epoch, "metrics": val,
+                                            "config": cfg.to_dict(),
+                                            "fingerprint": stage.fingerprint,
+                                            "classifier_id": stage.classifier_id},
+                                           best_path(out, stage.tag, name))
             extra = stage.extra_state.state_dict() if stage.extra_state is not None else None
             checkpoint.save_atomic({"weights": stage.trained.state_dict(),
                                     "optimizer": stage.optimizer.state_dict(),

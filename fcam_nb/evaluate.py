@@ -157,7 +157,9 @@ def evaluate_split(cfg: RunConfig, predictor: Predictor, split: str = "test",
                    keep_maps: bool = False, batch_size: int = 64,
                    dataset: WSOLDataset | None = None) -> dict:
     """Score ``predictor`` on a split of ``cfg``'s dataset at the evaluation size (see
-    ``evaluate`` for what it returns). ``dataset`` reuses an already opened split.
+    ``evaluate`` for what it returns) with thresholds every ``cfg.eval_step``
+    (``cfg.val_eval_step`` on the validation split when set). ``dataset`` reuses an already
+    opened split.
 
     Example:
         >>> scores = evaluate_split(cfg, cam_predictor(classifier, "cam"), "test")
@@ -165,7 +167,8 @@ def evaluate_split(cfg: RunConfig, predictor: Predictor, split: str = "test",
     """
     dataset = dataset if dataset is not None else cfg.data.dataset(split, train=False)
     loader = make_loader(dataset, batch_size, workers=cfg.data.workers)
-    return evaluate(predictor, loader, cfg.data.input_size, cfg.torch_device(), cfg.eval_step,
+    step = cfg.val_eval_step if split == "val" and cfg.val_eval_step else cfg.eval_step
+    return evaluate(predictor, loader, cfg.data.input_size, cfg.torch_device(), step,
                     keep_maps=keep_maps)
 
 

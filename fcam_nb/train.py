@@ -19,7 +19,7 @@ from fcam_nb import distributed
 from fcam_nb.cams import build_cam_method, upsample_maps
 from fcam_nb.config import RunConfig, Stage1Config, run_fingerprint
 from fcam_nb.data.transforms import denormalize_255
-from fcam_nb.engine import Stage, autocast, fit, load_checked, weights_digest
+from fcam_nb.engine import Stage, autocast, best_path, fit, load_checked, weights_digest
 from fcam_nb.evaluate import cam_predictor, fcam_predictor
 from fcam_nb.losses import FCAMObjective
 from fcam_nb.models import FCAM, WSOLClassifier, build_classifier, build_decoder
@@ -38,11 +38,15 @@ def _param_groups(model: WSOLClassifier, cfg: Stage1Config, pretrained: bool) ->
 def train_classifier(cfg: RunConfig) -> WSOLClassifier:
     """Stage 1: train (or resume, or load) the WSOL classifier in ``cfg.out_dir``.
 
+    One training run; after each epoch every CAM method of ``cfg.stage1.select_methods`` scores
+    it on the validation split and keeps its own best epoch (``stage1_best_<method>.pt``).
+
     Args:
-        cfg: the run (``cfg.stage1`` holds the recipe).
+        cfg: the run (``cfg.stage1`` holds the recipe and the selection).
     Returns:
-        The best classifier by validation localization of ``cfg.stage1.select_method``, in eval
-        mode, on ``cfg.torch_device()``.
+        The classifier of ``cfg.stage2.cam_method`` (selected by that method's validation
+        localization; by ``select_methods[0]``'s when ``stage1.shared``), in eval mode, on
+        ``cfg.torch_device()``.
     Example:
         >>> classifier = train_classifier(synthetic_run("data/synthetic", "runs/demo"))
     """
@@ -53,7 +57,8 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
     torch.manual_seed(cfg.seed)
     model = build_classifier(cfg.backbone, cfg.data.num_classes, cfg.weights).to(device)
     opt = torch.optim.SGD(_param_groups(model, s1, cfg.weights is not None), lr=s1.lr,
-                          momentum=s1.momentum, weight_decay=s1.weight_decay)
+                          momentum=s1.momentum, weight_decay=s1.weight_decay,
+                          nesterov=s1.nesterov)
     net = DistributedDataParallel(model) if distributed.is_distributed() else model
 
     def step(x, y, gen, epoch):
@@ -61,19 +66,36 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
             loss = F.cross_entropy(net(x).float(), y)
         return {"total": loss}
 
+    predictors = {m: (lambda m=m: cam_predictor(model, m)) for m in s1.select_methods}
     fit(cfg, Stage(number=1, tag="stage1", trained=model, optimizer=opt, epochs=s1.epochs,
-                   batch_size=s1.batch_size, cosine=s1.cosine, step=step,
-                   predictor=lambda: cam_predictor(model, s1.select_method),
+                   batch_size=s1.batch_size, step=step, predictors=predictors,
+                   lr_schedule=s1.lr_schedule, step_size=s1.step_size, gamma=s1.gamma,
                    train_mode=model.train, fingerprint=run_fingerprint(cfg, 1),
-                   select_by=s1.select_by, ties_to_later=True))
+                   select_by=s1.select_by))
     return load_classifier(cfg)
 
 
-def load_classifier(cfg: RunConfig, which: str = "best") -> WSOLClassifier:
-    """The stage-1 classifier saved in ``cfg.out_dir`` (``best`` or ``last``), in eval mode."""
+def classifier_path(cfg: RunConfig, which: str = "best", method: str | None = None) -> Path:
+    """The stage-1 checkpoint of ``method`` (default ``cfg.stage2.cam_method``): ``last``, or its
+    ``best`` (``stage1_best_<selector>.pt``, see ``Stage1Config.selector``)."""
+    if which == "last":
+        return Path(cfg.out_dir) / "stage1_last.pt"
+    if which != "best":
+        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+    selector = cfg.stage1.selector(method or cfg.stage2.cam_method)
+    if selector not in cfg.stage1.select_methods:
+        raise ValueError(f"no classifier was selected by {selector!r}: stage1.select_methods is "
+                         f"{cfg.stage1.select_methods} (or set stage1.shared=True)")
+    return best_path(Path(cfg.out_dir), "stage1", selector)
+
+
+def load_classifier(cfg: RunConfig, which: str = "best", method: str | None = None
+                    ) -> WSOLClassifier:
+    """The stage-1 classifier saved in ``cfg.out_dir`` for ``method`` (default the run's CAM
+    method; see ``classifier_path``), in eval mode."""
     device = cfg.torch_device()
     model = build_classifier(cfg.backbone, cfg.data.num_classes).to(device)
-    state = load_checked(Path(cfg.out_dir) / f"stage1_{which}.pt", device, run_fingerprint(cfg, 1))
+    state = load_checked(classifier_path(cfg, which, method), device, run_fingerprint(cfg, 1))
     model.load_state_dict(state["weights"])
     return model.eval()
 
@@ -93,7 +115,8 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
     Args:
         cfg: the run; ``cfg.stage2`` holds the CAM method, the loss terms and the recipe, and
             its ``variant.tag`` names the checkpoints (several variants share one run folder).
-        classifier: the stage-1 classifier (loaded from ``cfg.out_dir`` when None).
+        classifier: the stage-1 classifier (default: the one ``cfg.stage2.cam_method`` selected,
+            loaded from ``cfg.out_dir``; see ``load_classifier``).
     Returns:
         The best F-CAM model by validation localization, in eval mode.
     Example:
@@ -122,8 +145,10 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
         return objective(seg, cams, denormalize_255(x), gen, epoch)
 
     fit(cfg, Stage(number=2, tag=s2.variant.tag, trained=model.decoder, optimizer=opt,
-                   epochs=s2.epochs, batch_size=s2.batch_size, cosine=s2.cosine, step=step,
-                   predictor=lambda: fcam_predictor(model), train_mode=model.train,
+                   epochs=s2.epochs, batch_size=s2.batch_size, step=step,
+                   predictors={"": lambda: fcam_predictor(model)}, lr_schedule=s2.lr_schedule,
+                   step_size=s2.step_size, gamma=s2.gamma, select_by=s2.select_by,
+                   train_mode=model.train,
                    fingerprint=run_fingerprint(cfg, 2), classifier_id=classifier_id,
                    extra_state=objective, end_epoch=objective.step_epoch))
     return _load_decoder(cfg, classifier, "best", classifier_id)

@@ -20,7 +20,8 @@ def test_a_sound_run_passes(tmp_path):
 
 def test_every_problem_is_listed(tmp_path):
     cfg = _cfg(tmp_path, backbone="resnet5").override(
-        stage1={"epochs": 0}, stage2={"cam_method": "gradcam+", "n_bg": 1.5, "crf_scale": 0.0},
+        stage1={"epochs": 0, "lr_schedule": "poly"},
+        stage2={"cam_method": "gradcam+", "n_bg": 1.5, "crf_scale": 0.0, "select_by": "v2"},
         data={"resize": 100, "input_size": 224})
     with pytest.raises(ConfigError) as e:
         cfg.check(splits=("train", "val", "test"))
@@ -28,7 +29,8 @@ def test_every_problem_is_listed(tmp_path):
     for expected in ("backbone 'resnet5' unknown", "stage1.epochs must be a positive integer",
                      "cam_method 'gradcam+' unknown", "n_bg (n-) must lie in (0, 1)",
                      "crf_scale must lie in (0, 1]", "data.resize (100) must be >=",
-                     "metadata split folder not found: " + str(tmp_path / "meta" / "test")):
+                     "metadata split folder not found: " + str(tmp_path / "meta" / "test"),
+                     "stage1.lr_schedule must be one of", "stage2.select_by must be one of"):
         assert expected in text, expected
 
 
@@ -49,3 +51,13 @@ def test_weights_take_the_forms_the_encoders_take(tmp_path):
         _cfg(tmp_path, weights=weights).check()
     with pytest.raises(ConfigError, match="'nope.pt' is no file"):
         _cfg(tmp_path, weights="nope.pt").check()
+
+
+def test_a_method_needs_its_classifier(tmp_path):
+    cfg = _cfg(tmp_path).override(stage2={"cam_method": "layercam"})
+    with pytest.raises(ConfigError, match="'layercam' has no classifier of its own"):
+        cfg.check()
+    cfg.override(stage1={"shared": True}).check()  # CAM's classifier, shared
+    cfg.override(stage1={"select_methods": ("cam", "layercam")}).check()
+    with pytest.raises(ConfigError, match="select_methods must name CAM methods"):
+        cfg.override(stage1={"select_methods": ("cam", "lyercam")}).check()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fcam_nb.config import DataConfig, RunConfig
-from fcam_nb.engine import amp_dtype, epoch_generator, selection_key
+from fcam_nb.engine import amp_dtype, epoch_generator, lr_factor, selection_key
 
 
 def test_epoch_generators_are_distinct_and_reproducible():
@@ -19,6 +19,8 @@ def test_selection_key_follows_what_the_split_measures():
     assert selection_key({"max_box_acc": 70.0, "pxap": 50.0}) == 70.0
     assert selection_key({"pxap": 50.0, "cls_acc": 90.0}) == 50.0  # mask-only split (OpenImages)
     assert selection_key({"cls_acc": 90.0}, "cls") == 90.0
+    assert selection_key({"max_box_acc": 70.0, "max_box_acc_v2": 60.0}, "loc_v2") == 60.0
+    assert selection_key({"pxap": 50.0}, "loc_v2") == 50.0  # no boxes: PxAP
     with pytest.raises(ValueError, match="select_by"):
         selection_key({}, "acc")
 
@@ -30,3 +32,20 @@ def test_mixed_precision_by_compute_capability(monkeypatch, capability, expected
     assert amp_dtype(cfg, torch.device("cuda")) == expected
     assert amp_dtype(cfg, torch.device("cpu")) is None
     assert amp_dtype(cfg.override(amp=False), torch.device("cuda")) is None
+
+
+def test_step_schedule_is_the_official_steplr():
+    """``step``: lr x gamma every step_size epochs (the official MyStepLR / wsolevaluation's
+    adjust_learning_rate, stepped once per epoch) = torch's StepLR; ``cosine`` starts at 1."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0017)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=15, gamma=0.1)
+    for epoch in range(50):
+        assert abs(0.0017 * lr_factor(epoch, 50, "step", 15, 0.1) - opt.param_groups[0]["lr"]) \
+            < 1e-15, epoch
+        opt.step()
+        sched.step()
+    assert lr_factor(14, 50, "step", 15) == 1.0 and lr_factor(15, 50, "step", 15) == 0.1
+    assert lr_factor(0, 10, "cosine") == 1.0 and lr_factor(5, 10, "cosine") == 0.5
+    assert lr_factor(7, 10, "constant") == 1.0
+    with pytest.raises(ValueError, match="constant, step or cosine"):
+        lr_factor(0, 10, "poly")

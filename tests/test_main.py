@@ -31,6 +31,7 @@ def test_main_job_writes_results_resumes_and_keeps_one_decoder_per_method(tmp_pa
     other = main(args + ["--method", "gradcampp"])  # reuses stage 1, trains its own decoder
     assert other["method"] == "gradcampp"
     assert (run / "fcam_cam_best.pt").is_file() and (run / "fcam_gradcampp_best.pt").is_file()
+    assert (run / "stage1_best_gradcampp.pt").is_file()  # its own classifier (one epoch: the same)
     assert other["baseline"]["cls_acc"] == first["baseline"]["cls_acc"]
 
 

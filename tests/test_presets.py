@@ -4,9 +4,16 @@ import dataclasses
 
 import pytest
 
+from fcam_nb.cams import BASELINES
 from fcam_nb.config import Variant
 from fcam_nb.data import SyntheticConfig
-from fcam_nb.presets import paper_run, synthetic_run
+from fcam_nb.presets import (
+    CRF_LATTICE_RATIO,
+    STAGE1_RECIPES,
+    paper_run,
+    stage1_recipe,
+    synthetic_run,
+)
 
 TINY = SyntheticConfig(n_train=4, n_val=2, n_test=2, seed=5)
 
@@ -38,3 +45,30 @@ def test_paper_profiles(tmp_path, dataset, classes, epochs, n_bg, masks):
 def test_paper_profile_rejects_other_datasets(tmp_path):
     with pytest.raises(ValueError, match="CUB or OpenImages"):
         paper_run("ImageNet", tmp_path, tmp_path, tmp_path)
+
+
+def test_stage1_recipes_as_published(tmp_path):
+    """CUB/ResNet50/CAM: the official README's lr 0.0017, step 15, gamma 0.1, 50 epochs;
+    OpenImages/VGG16/CAM: wsolevaluation's lr 0.00227913316, step 3, wd 5e-4; Nesterov, head x10;
+    the paper schedule selects a classifier per CAM method, the colab one shares CAM's."""
+    cfg = paper_run("CUB", tmp_path / "img", tmp_path / "meta", tmp_path / "run")
+    s1 = cfg.stage1
+    assert (s1.lr, s1.lr_schedule, s1.step_size, s1.gamma, s1.weight_decay, s1.nesterov,
+            s1.momentum, s1.new_layers_lr_mult, s1.batch_size) == (
+        0.0017, "step", 15, 0.1, 1e-4, True, 0.9, 10.0, 32)
+    assert s1.select_methods == BASELINES and not s1.shared
+    assert (cfg.eval_step, cfg.val_eval_step) == (0.001, 0.004)  # the official's steps
+    assert cfg.stage2.crf_weight == pytest.approx(2e-9 * CRF_LATTICE_RATIO)  # calibrated
+    assert 0.5 < CRF_LATTICE_RATIO < 0.7
+    oi = paper_run("OpenImages", tmp_path / "img", tmp_path / "meta", tmp_path / "run",
+                   backbone="vgg16").stage1
+    assert (oi.lr, oi.step_size, oi.weight_decay, oi.epochs) == (0.00227913316, 3, 5e-4, 10)
+    colab = paper_run("CUB", tmp_path / "img", tmp_path / "meta", tmp_path / "run",
+                      schedule="colab").stage1
+    assert (colab.epochs, colab.step_size, colab.shared, colab.select_methods) == (
+        10, 3, True, ("cam",))  # 15 of 50 epochs -> 3 of 10
+    assert stage1_recipe("cub", "vgg16", "layercam").source.startswith("assumed")
+    assert "README.md:59-75" in stage1_recipe("CUB", "resnet50", "cam").source
+    assert all(r.source for r in STAGE1_RECIPES.values())
+    with pytest.raises(KeyError, match="no stage-1 recipe"):
+        stage1_recipe("ILSVRC", "vgg16")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from fcam_nb.__main__ import main
+from fcam_nb.cams import BASELINES
 from fcam_nb.config import Variant
 from fcam_nb.data import WSOLDataset, official_metadata, read_metadata
 from fcam_nb.rehearsal import REHEARSAL_CRF_SCALE, make_rehearsal_data, rehearsal_run
@@ -49,6 +50,8 @@ def test_main_job_rehearses_the_paper_path(tmp_path, capsys, dataset, present, a
     for row in (out["baseline"], out["fcam"]):
         assert present in row and absent not in row and 0 <= row[present] <= 100
     assert (tmp_path / "run" / "fcam_cam_best.pt").is_file()
+    for method in BASELINES:  # the paper schedule: one classifier per CAM method
+        assert (tmp_path / "run" / f"stage1_best_{method}.pt").is_file(), method
 
 
 @pytest.mark.slow
@@ -56,7 +59,8 @@ def test_main_job_rehearses_the_paper_path(tmp_path, capsys, dataset, present, a
 def test_other_paper_backbones_take_a_step_of_each_stage(tmp_path, backbone):
     cfg = rehearsal_run("CUB", tmp_path / "data", tmp_path / "run", backbone=backbone,
                         variant=Variant("cam"), per_class=(1, 1, 1))
-    cfg = cfg.override(stage1={"batch_size": 2}, stage2={"batch_size": 2})  # one step each
+    cfg = cfg.override(stage1={"batch_size": 2, "select_methods": ("cam",)},
+                       stage2={"batch_size": 2})  # one step each, CAM's classifier only
     clf = train_classifier(cfg)
     model = train_fcam(cfg, clf)
     with torch.no_grad():

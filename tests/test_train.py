@@ -121,7 +121,7 @@ def test_checkpoint_of_other_settings_or_data_is_refused(data, tmp_path):
                       SyntheticConfig(n_train=24, n_val=8, n_test=8, seed=1, object_scale=0.9))
     with pytest.raises(ValueError, match="stage1_last.pt was trained with other settings"):
         train_classifier(other_data)
-    with pytest.raises(ValueError, match="stage1_best.pt was trained with other settings"):
+    with pytest.raises(ValueError, match="stage1_best_cam.pt was trained with other settings"):
         load_classifier(other_data)
 
 
@@ -155,10 +155,10 @@ def test_changing_a_cosine_run_s_epochs_is_refused(data, tmp_path):
 def test_checkpoint_without_fingerprint_is_refused(data, tmp_path):
     cfg = _cfg(data, tmp_path / "run", epochs=1)
     train_classifier(cfg)
-    state = load(tmp_path / "run" / "stage1_best.pt")
+    state = load(tmp_path / "run" / "stage1_best_cam.pt")
     del state["fingerprint"]
-    save_atomic(state, tmp_path / "run" / "stage1_best.pt")
-    with pytest.raises(CheckpointError, match="stage1_best.pt has no fingerprint"):
+    save_atomic(state, tmp_path / "run" / "stage1_best_cam.pt")
+    with pytest.raises(CheckpointError, match="stage1_best_cam.pt has no fingerprint"):
         load_classifier(cfg)
 
 
@@ -256,3 +256,29 @@ def test_ddp_two_processes_gloo(data, tmp_path):
     assert (tmp_path / "ddp" / "fcam_cam_last.pt").is_file()
     lines = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["stage"] == 1  # only rank 0 logs
+
+
+def test_each_cam_method_keeps_its_own_classifier(data, tmp_path):
+    """One stage-1 run, selected per method on validation (ties: the earlier epoch); a shared
+    run gives every method the classifier of select_methods[0]."""
+    cfg = _cfg(data, tmp_path / "run", epochs=3).override(
+        stage1={"select_methods": ("cam", "gradcampp")})
+    train_classifier(cfg)
+    history = [r for r in read_history(cfg.out_dir) if r["stage"] == 1]
+    for method in ("cam", "gradcampp"):
+        keys = [r["val_by"][method]["max_box_acc"] for r in history]
+        state = load(tmp_path / "run" / f"stage1_best_{method}.pt")
+        assert state["epoch"] == keys.index(max(keys))  # first epoch reaching the best
+        assert state["metrics"]["max_box_acc"] == max(keys)
+    assert history[0]["val_max_box_acc"] == history[0]["val_by"]["cam"]["max_box_acc"]
+    per_method = load_classifier(cfg.with_variant(Variant("gradcampp")))
+    expected = load(tmp_path / "run" / "stage1_best_gradcampp.pt")["weights"]
+    for k, v in per_method.state_dict().items():
+        torch.testing.assert_close(v, expected[k], rtol=0, atol=0)
+    shared = cfg.override(stage1={"shared": True}).with_variant(Variant("gradcampp"))
+    assert run_fingerprint(shared, 1) == run_fingerprint(cfg, 1)  # same stage-1 run
+    cam_weights = load(tmp_path / "run" / "stage1_best_cam.pt")["weights"]
+    for k, v in load_classifier(shared).state_dict().items():
+        torch.testing.assert_close(v, cam_weights[k], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="no classifier was selected by 'layercam'"):
+        load_classifier(cfg, method="layercam")
