@@ -35,15 +35,15 @@ from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor
 from fcam_nb.models import FCAM, WSOLClassifier
 from fcam_nb.presets import paper_run, synthetic_run
 from fcam_nb.rehearsal import rehearsal_run
+from fcam_nb.search import PAPER_GRID
 from fcam_nb.train import train_classifier, train_fcam
 
-__all__ = ["ABLATION", "PAPER_TABLES", "Profile", "Variant", "classifier", "fcam", "first_batch",
+__all__ = ["ABLATION", "Profile", "Variant", "classifier", "fcam", "first_batch",
            "get_profile", "prepare_data", "runs_on_drive", "score", "score_cam", "score_fcam",
            "split", "start"]
 
-# The paper's reference numbers (Belharbi et al., WACV 2022, Tables 1-3; arXiv 2109.07069) are
-# not transcribed here yet; notebook 04 prints where to find them.
-PAPER_TABLES = "Belharbi et al., F-CAM, WACV 2022: Table 1 (CUB, OpenImages), Table 3 (ablation)"
+
+CI_METHODS = ("cam", "gradcampp", "layercam")  # the methods notebook 04 compares in the ci profile
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,30 @@ class Profile:
         full profile, three in ``ci``, two (one activation-based, one gradient-based) in a CPU
         rehearsal, where each decoder costs a 224-px ResNet50 epoch."""
         if self.name == "ci":
-            return ("cam", "gradcampp", "layercam")
+            return CI_METHODS
         return ("cam", "gradcampp") if self.rehearsal else BASELINES
+
+    @property
+    def classifiers(self) -> str:
+        """Which stage-1 classifier each CAM method uses, in words."""
+        s1 = self.base.stage1
+        key = {"loc": "localization", "loc_v2": "MaxBoxAccV2", "cls": "accuracy"}[s1.select_by]
+        if s1.shared:
+            return (f"one classifier shared by every CAM method, selected by "
+                    f"{s1.select_methods[0]}'s validation {key}")
+        return (f"one classifier per CAM method, each selected by its own validation {key} "
+                f"(one training run, {len(s1.select_methods)} selections)")
+
+    @property
+    def search_grid(self) -> tuple[dict, int | None]:
+        """(grid, epochs per point) of notebook 03's validation search: the paper's n- in
+        0.1..0.7 x alpha in {1, 0.1} (14 decoders, the schedule's epochs) on the full profile;
+        n- 0.3/0.6 x alpha 1/0.1 for 2 epochs in ``ci``; n- 0.6/0.7 in a rehearsal."""
+        if self.name == "ci":
+            return {"n_bg": (0.3, 0.6), "pce_weight": (1.0, 0.1)}, 2
+        if self.rehearsal:
+            return {"n_bg": (0.6, 0.7)}, None
+        return dict(PAPER_GRID), None
 
     def config(self, variant: Variant | None = None) -> RunConfig:
         """The run configuration of this profile for one stage-2 variant."""
@@ -146,17 +168,20 @@ def start(name: str | None = None, seed: int = 0, dataset: str | None = None,
     return profile
 
 
-def classifier(profile: Profile) -> WSOLClassifier:
-    """Stage-1 classifier: loaded when trained already, else trained now."""
-    return train_classifier(profile.config())
+def classifier(profile: Profile, method: str = "cam") -> WSOLClassifier:
+    """The stage-1 classifier of CAM method ``method`` (``Profile.classifiers`` says whether
+    each method has its own): loaded when trained already, else trained now."""
+    return train_classifier(profile.config(Variant(method)))
 
 
 def fcam(profile: Profile, variant: Variant | None = None, clf: WSOLClassifier | None = None
          ) -> FCAM:
-    """Stage-2 F-CAM of one variant (CAM method + loss terms; default CAM, all terms): loaded
-    when trained already, else trained now."""
+    """Stage-2 F-CAM of one variant (CAM method + loss terms; default CAM, all terms) on
+    ``clf`` (default: the variant's method's classifier): loaded when trained already, else
+    trained now."""
+    variant = variant or Variant()
     cfg = profile.config(variant)
-    return train_fcam(cfg, clf if clf is not None else classifier(profile))
+    return train_fcam(cfg, clf if clf is not None else classifier(profile, variant.method))
 
 
 def split(profile: Profile, name: str = "test") -> WSOLDataset:
