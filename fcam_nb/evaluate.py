@@ -219,3 +219,40 @@ def object_regions(dataset: WSOLDataset) -> torch.Tensor:
         for x0, y0, x1, y1 in it["boxes"].tolist():
             out[i, y0 : y1 + 1, x0 : x1 + 1] = True
     return out
+
+
+def part_and_body_coverage(maps: torch.Tensor, objects: torch.Tensor, parts: torch.Tensor
+                           ) -> dict[str, float]:
+    """Where a map's Otsu foreground falls on an object made of a discriminative part and the
+    rest (the synthetic bird: head and body).
+
+    Args:
+        maps: (N, H, W) in [0, 1]; objects, parts: bool (N, H, W), each part inside its object.
+    Returns:
+        Means over images, in percent: ``object_covered`` (share of the object inside the map's
+        Otsu region, as F-CAM's foreground seeds see it before erosion), ``part_covered``,
+        ``rest_covered`` (the object minus its part), ``region_on_object`` (share of the region on
+        the object); and the mean map value on the ``part``, the ``rest`` and the ``background``.
+    """
+    from fcam_nb.sampling import foreground_region
+
+    if not (maps.shape == objects.shape == parts.shape):
+        raise ValueError(f"maps {tuple(maps.shape)}, objects {tuple(objects.shape)} and parts "
+                         f"{tuple(parts.shape)} must have one shape")
+    if bool((parts & ~objects).any()):
+        raise ValueError("a part lies outside its object")
+    region = foreground_region(maps.float(), erode_ksz=1)
+    rest = objects & ~parts
+
+    def share(inside: torch.Tensor, of: torch.Tensor) -> float:
+        return 100 * float(((inside & of).flatten(1).sum(1)
+                            / of.flatten(1).sum(1).clamp_min(1)).mean())
+
+    def mean_value(where: torch.Tensor) -> float:
+        return float((maps * where).flatten(1).sum(1).div(where.flatten(1).sum(1).clamp_min(1))
+                     .mean())
+
+    return {"object_covered": share(region, objects), "part_covered": share(region, parts),
+            "rest_covered": share(region, rest), "region_on_object": share(objects, region),
+            "part": mean_value(parts), "rest": mean_value(rest),
+            "background": mean_value(~objects)}

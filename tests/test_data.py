@@ -76,7 +76,7 @@ def test_object_scale_sets_the_bird_size():
     from fcam_nb.data.synthetic import render_object
 
     def area(scale: float) -> float:
-        _, mask = render_object(np.random.default_rng(0), 1, 96, 96, object_scale=scale)
+        _, mask, _ = render_object(np.random.default_rng(0), 1, 96, 96, object_scale=scale)
         return float((mask > 0).mean())
 
     # same random draws, every length scaled: area ~ scale^2 (up to rasterization)
@@ -315,3 +315,15 @@ def test_resize_is_the_reference_s_antialiased_pil_bilinear(tmp_path):
     down = load_image(paths[0], 16).astype(float)  # antialiased: not cv2's aliased INTER_LINEAR
     aliased = cv2.resize(load_image(paths[0]), (16, 16), interpolation=cv2.INTER_LINEAR)
     assert np.abs(down - aliased).mean() > 5
+
+
+def test_synthetic_head_masks_lie_inside_their_birds(synth):
+    from fcam_nb.data.synthetic import part_masks
+
+    ds = WSOLDataset(**split_paths(synth, "test"), resize=64, size=64, num_classes=4)
+    heads = part_masks(synth, "test", 64)
+    birds = torch.stack([ds[i]["mask"] == 1 for i in range(len(ds))])
+    assert heads.shape == birds.shape and heads.any(dim=(1, 2)).all()
+    inside = (heads & birds).flatten(1).sum(1) / heads.flatten(1).sum(1)
+    assert bool((inside > 0.9).all())  # nearest-resized: a pixel of outline may differ
+    assert 0.1 < float(heads.float().mean() / birds.float().mean()) < 0.5  # a part, not the bird

@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from fcam_nb.evaluate import cam_predictor, center_prior_predictor, evaluate, fcam_predictor
+from fcam_nb.evaluate import (
+    cam_predictor,
+    center_prior_predictor,
+    evaluate,
+    fcam_predictor,
+    part_and_body_coverage,
+)
 from fcam_nb.models import FCAM, build_classifier, build_decoder
 
 SIZE = 32
@@ -108,3 +114,17 @@ def test_center_prior_is_one_centred_gaussian_and_finds_centred_objects():
                "boxes": [torch.tensor([[0, 0, 7, 7]])]}]
     assert evaluate(center_prior_predictor(clf), centred, SIZE, step=0.01)["max_box_acc"] == 100
     assert evaluate(center_prior_predictor(clf), corner, SIZE, step=0.01)["max_box_acc"] == 0
+
+
+def test_part_and_body_coverage_of_a_map_on_the_head_only():
+    objects = torch.zeros(1, 20, 20, dtype=torch.bool)
+    objects[0, 5:15, 2:18] = True  # the bird
+    parts = torch.zeros_like(objects)
+    parts[0, 5:15, 14:18] = True  # its head: 40 of 160 pixels
+    maps = parts.float() * 0.9 + 0.05  # a CAM on the head only
+    out = part_and_body_coverage(maps, objects, parts)
+    assert out["part_covered"] == pytest.approx(100) and out["rest_covered"] == pytest.approx(0)
+    assert out["object_covered"] == pytest.approx(25) and out["region_on_object"] == pytest.approx(100)
+    assert out["part"] == pytest.approx(0.95) and out["background"] == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="outside its object"):
+        part_and_body_coverage(maps, parts, objects)

@@ -5,9 +5,10 @@ colour-based CRF can spread from head to body), on a cluttered, desaturated, noi
 The class is the pair (bold mark drawn in the head: bar, cross, ring, ...; body texture of
 +-10 grey levels, stripes in rows or columns, 7 periods per image side). The mark is the strong,
 salient evidence and the texture a weak one, as plumage patterns are for bird species; the body
-colour is random. A classifier's
-CAM therefore peaks on the head - the small discriminative part - with weaker, positive evidence
-on the body and none on the background, while the object to localize is the whole bird.
+colour is random. The object to localize is the whole bird; the head's mask is written
+under ``parts/`` so where a map falls can be measured. Measured (validation, seed 0): the CAM's
+Otsu region covers 67% of the head and 81% of the rest of the bird, with 48% of it on the
+background - the CAM overshoots at low resolution rather than staying on the head.
 
 The bird spans about 2/3 of the image's short side (``object_scale`` 0.7; ~12% of the pixels): at
 this size a 16x16 CAM (4 px cells) has about 10 cells along the bird - the order of CUB's 28x28
@@ -27,6 +28,7 @@ Layout under ``root``::
     images/<split>/<class>/<n>.png      RGB images, 64-128 px, various aspect ratios
     masks/<split>/<class>/<n>.png       object masks (255 = object)
     masks/<split>/<class>/<n>_ignore.png  ignore band (1 px around the outline, as ambiguous)
+    parts/<split>/<class>/<n>.png       the head (the discriminative part; 255), for analyses
     metadata/<split>/{image_ids,class_labels,image_sizes,localization}.txt        boxes
     metadata_masks/<split>/{image_ids,class_labels,image_sizes,localization}.txt  masks
 
@@ -42,7 +44,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
+LAYOUT = 2  # files written per image (2: with the head masks under parts/); older data is redone
 MARKS = ("hbar", "vbar", "cross", "ring", "dots_h", "dots_v", "square", "triangle")
 
 
@@ -144,8 +148,9 @@ def render_object(
     mark_prob: float = 1.0,
     texture_frequency: float = 7.0,
     object_scale: float = 0.7,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw the bird of class ``label`` on clutter in a w x h image.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw the bird of class ``label`` on clutter in a w x h image -> (RGB image, object mask,
+    head mask), masks uint8 255 / 0.
 
     The body carries a faint class texture of +-``texture_amplitude`` grey levels (weak but
     class-consistent evidence, like plumage patterns; well inside the CRF's colour sigma).
@@ -174,6 +179,8 @@ def render_object(
     head = (int(round(hx)), int(round(hy)))
     cv2.ellipse(mask, body, axes, float(np.degrees(angle)), 0, 360, 255, -1)
     cv2.circle(mask, head, int(round(r)), 255, -1)
+    part = np.zeros((h, w), np.uint8)
+    cv2.circle(part, head, int(round(r)), 255, -1)
     obj = mask > 0
     texture = rng.normal(0, 4, size=(h, w, 3)).astype(np.float32)
     period = max(4, round(m / texture_frequency))
@@ -182,7 +189,7 @@ def render_object(
     mark_color = tuple(float(c) for c in (color * 0.12))
     if rng.random() < mark_prob:  # else the head is seen from an angle that hides the mark
         _draw_mark(img, MARKS[label // 2], head, int(round(r)), mark_color)
-    return np.clip(img, 0, 255).astype(np.uint8), mask
+    return np.clip(img, 0, 255).astype(np.uint8), mask, part
 
 
 def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -212,14 +219,16 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
         label = i % cfg.num_classes
         w = int(rng.integers(cfg.min_size, cfg.max_size + 1))
         h = int(rng.integers(cfg.min_size, cfg.max_size + 1))
-        image, mask = render_object(rng, label, w, h, cfg.texture_amplitude, cfg.clutter_noise,
-                                    cfg.mark_prob, cfg.texture_frequency, cfg.object_scale)
+        image, mask, part = render_object(rng, label, w, h, cfg.texture_amplitude,
+                                          cfg.clutter_noise, cfg.mark_prob, cfg.texture_frequency,
+                                          cfg.object_scale)
         rel = f"{split}/{label}/{i:05d}.png"
         mask_rel = f"{split}/{label}/{i:05d}.png"
         ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"
         write_image(root / "images" / rel, image)
         write_image(root / "masks" / mask_rel, mask)
         write_image(root / "masks" / ignore_rel, _ignore_band(mask))
+        write_image(root / "parts" / mask_rel, part)
         x0, y0, x1, y1 = _box(mask)
         ids.append(rel)
         labels.append(f"{rel},{label}")
@@ -252,7 +261,7 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
     root = Path(root)
     stamp = root / "config.json"
     done = root / ".complete"
-    wanted = json.dumps(asdict(cfg), sort_keys=True)
+    wanted = json.dumps({**asdict(cfg), "layout": LAYOUT}, sort_keys=True)
     if done.exists() and stamp.exists() and stamp.read_text() == wanted:
         return root
     root.mkdir(parents=True, exist_ok=True)
@@ -274,3 +283,14 @@ def split_paths(root: str | os.PathLike, split: str) -> dict[str, Path]:
         "mask_root": root / "masks",
         "mask_metadata_dir": root / "metadata_masks" / split,
     }
+
+
+def part_masks(root: str | os.PathLike, split: str, size: int) -> torch.Tensor:
+    """The head masks of a generated split, in the order of its metadata, nearest-resized to
+    ``size`` x ``size`` like the GT masks -> bool (N, size, size)."""
+    from fcam_nb.data.wsol import load_mask_image, read_metadata
+
+    root = Path(root)
+    meta = read_metadata(root / "metadata" / split)
+    return torch.from_numpy(np.stack([load_mask_image(root / "parts" / image_id, size) > 127
+                                      for image_id in meta.image_ids]))
