@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Sequence
 
@@ -24,7 +25,13 @@ def time_maps(
     repeats: int = 3,
 ) -> dict[str, float]:
     """Milliseconds per image to get a full-resolution map: each CAM method (forward, backward
-    when needed, upsampling) and F-CAM's single forward. inputs: normalized (B, 3, H, W)."""
+    when needed, upsampling) and F-CAM's single forward. inputs: normalized (B, 3, H, W).
+
+    The pattern: one warm-up call (kernels selected, memory allocated), then ``repeats`` timed
+    calls, each between two device synchronizations (CUDA runs asynchronously: without them the
+    clock measures the launch, not the work); the median of the calls, per image."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
     device = inputs.device
     labels = torch.zeros(inputs.shape[0], dtype=torch.long, device=device)
     jobs = {m: (lambda m=m: build_cam_method(m, classifier).full_resolution(inputs, labels))
@@ -34,10 +41,12 @@ def time_maps(
     out = {}
     for name, job in jobs.items():
         job()  # warm-up
-        _sync(device)
-        t0 = time.perf_counter()
+        times = []
         for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
             job()
-        _sync(device)
-        out[name] = 1000 * (time.perf_counter() - t0) / (repeats * inputs.shape[0])
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        out[name] = 1000 * statistics.median(times) / inputs.shape[0]
     return out

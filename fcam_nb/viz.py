@@ -99,7 +99,8 @@ def show_localization(
     masks=None, ncols: int | None = None, scale: float = 2.2,
 ):
     """Grid: one row per image; per map an overlay with GT (green) and predicted (red) boxes,
-    plus a TP/FN/FP panel (red/green/blue) when masks are given, and a legend of the colours.
+    plus a TP/FN/FP panel (red/green/blue) when masks are given, a legend of the colours and
+    the maps' colour bar.
     ``maps``: list (one per method) of (N, H, W). Returns the figure."""
     n = len(images)
     taus = list(tau) if isinstance(tau, Sequence) else [tau] * len(maps)
@@ -122,9 +123,20 @@ def show_localization(
     axes[0, 0].set_title("image + GT", fontsize=9)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.tight_layout(rect=(0, 0.06 / max(n, 1), 1, 1))
+    fig.tight_layout(rect=(0, 0.06 / max(n, 1), 0.92, 1))
+    map_colour_bar(fig, fig.add_axes((0.935, 0.25, 0.015, 0.5)))
     localization_legend(fig, masks=masks is not None, boxes=gt_boxes is not None)
     return fig
+
+
+def map_colour_bar(fig: Figure, cax) -> None:
+    """The colour bar of the maps' overlays (jet over [0, 1]) in the axes ``cax``."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), cax=cax)
+    bar.set_label("map value", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
 
 
 def plot_curves(taus: np.ndarray, curves: dict[str, np.ndarray], ylabel: str, ax=None,

@@ -14,3 +14,15 @@ def test_time_maps_reports_ms_per_image_for_each_method():
     assert sorted(ms) == ["cam", "fcam", "gradcampp"]
     assert all(v > 0 for v in ms.values())
     assert sorted(time_maps(clf, None, torch.randn(1, 3, 32, 32), ["layercam"], 1)) == ["layercam"]
+
+
+def test_time_maps_takes_the_median_of_synchronized_calls(monkeypatch):
+    """One warm-up call, then each timed call alone: a single slow call (a hiccup) does not move
+    the median."""
+    import fcam_nb.runtime as runtime
+
+    clock = iter([0.0, 1.0, 1.0, 1.002, 2.0, 2.001])  # calls of 1000, 2 and 1 ms
+    monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(clock))
+    clf = build_classifier("tiny", 3).eval()
+    ms = time_maps(clf, None, torch.randn(1, 3, 32, 32), ["cam"], repeats=3)
+    assert abs(ms["cam"] - 2.0) < 1e-6

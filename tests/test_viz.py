@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -62,7 +63,7 @@ def test_show_localization_builds_one_row_per_image():
     masks = [torch.from_numpy(_rect_map().astype(np.uint8)) for _ in range(2)]
     fig = show_localization(images, maps, ["A", "B"], gt_boxes=[[[4, 6, 13, 9]]] * 2, tau=0.5,
                             masks=masks)
-    assert len(fig.axes) == 2 * 5  # image + (map, errors) per method
+    assert len(fig.axes) == 2 * 5 + 1  # image + (map, errors) per method, and the colour bar
     labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     assert labels == ["GT box", "predicted box", "true positive", "false negative",
                       "false positive", "ignore"]
@@ -84,3 +85,12 @@ def test_explorers_redraw_an_image_widget_without_output_capture():
     assert image.value != first
     box = threshold_explorer(images, {"CAM": cams.numpy()}, [np.array([[1, 1, 8, 8]])] * 2)
     assert box.children[1].value[:4] == b"\x89PNG"
+
+
+def test_localization_figure_has_a_colour_bar_of_the_maps():
+    images = torch.rand(2, 3, 32, 32)
+    maps = [np.random.default_rng(0).random((2, 32, 32)).astype("float32")]
+    fig = show_localization(images, maps, ["CAM"], tau=0.5)
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "map value"]
+    assert len(bars) == 1 and bars[0].get_ylim() == (0.0, 1.0)
+    plt.close(fig)

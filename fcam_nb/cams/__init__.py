@@ -3,6 +3,7 @@
 from fcam_nb.cams.methods import (
     BASELINES,
     CAM,
+    DISPLAY_NAMES,
     METHODS,
     GradCAM,
     GradCAMpp,
@@ -18,6 +19,7 @@ from fcam_nb.cams.methods import (
 __all__ = [
     "BASELINES",
     "CAM",
+    "DISPLAY_NAMES",
     "METHODS",
     "GradCAM",
     "GradCAMpp",

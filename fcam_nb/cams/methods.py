@@ -353,6 +353,9 @@ METHODS: dict[str, Callable[..., CAMMethod]] = {
     m.name: m for m in (CAM, GradCAM, GradCAMpp, SmoothGradCAMpp, XGradCAM, LayerCAM, ScoreCAM)
 }
 BASELINES = ("cam", "gradcam", "gradcampp", "smoothgradcampp", "xgradcam", "layercam")
+DISPLAY_NAMES = {"cam": "CAM", "gradcam": "GradCAM", "gradcampp": "GradCAM++",
+                 "smoothgradcampp": "Smooth-GradCAM++", "xgradcam": "XGradCAM",
+                 "layercam": "LayerCAM", "scorecam": "ScoreCAM"}  # the papers' spellings
 
 
 def build_cam_method(name: str, model: nn.Module, **kwargs) -> CAMMethod:
