@@ -39,7 +39,7 @@ from fcam_nb.search import PAPER_GRID
 from fcam_nb.train import train_classifier, train_fcam
 
 __all__ = ["ABLATION", "Profile", "Variant", "classifier", "fcam", "first_batch",
-           "get_profile", "prepare_data", "runs_on_drive", "score", "score_cam", "score_fcam",
+           "get_profile", "part_masks", "prepare_data", "runs_on_drive", "score", "score_cam", "score_fcam",
            "split", "start"]
 
 
@@ -200,6 +200,17 @@ def score_cam(profile: Profile, clf: WSOLClassifier, method: str, **kw) -> dict:
 
 def score_fcam(profile: Profile, model: FCAM, **kw) -> dict:
     return score(profile, fcam_predictor(model), **kw)
+
+
+def part_masks(profile: Profile, name: str = "val") -> torch.Tensor | None:
+    """The discriminative part (the synthetic bird's head) of each image of a split, bool
+    (N, S, S) at the evaluation size; None on CUB / OpenImages (no part annotations)."""
+    if profile.name != "ci":
+        return None
+    from fcam_nb.data.synthetic import part_masks as synthetic_parts
+
+    data = profile.base.data
+    return synthetic_parts(Path(data.data_root).parent, name, data.input_size)
 
 
 def first_batch(profile: Profile, n: int = 8, name: str = "test") -> dict:

@@ -1,0 +1,72 @@
+"""Render the notebook series with its outputs, so readers see the figures without running it.
+
+Executes every numbered notebook of this folder (the ``ci`` profile unless ``FCAM_PROFILE`` says
+otherwise) in order, in one run folder, with the inline backend a student's kernel uses, and
+writes the executed copies to ``docs/notebooks/`` (GitHub and nbviewer display them; outside
+``notebooks/`` so nbval does not run them again). The source notebooks stay stripped.
+
+    python notebooks/render.py                    # ~6 min on 2 CPU cores
+    python notebooks/render.py --runs runs/render --out docs/notebooks
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+
+
+def compress_figures(nb, quality: int = 85) -> None:
+    """PNG figure outputs -> JPEG (the panels are noisy images: a PNG of one is ~1 MB)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" not in data:
+                continue
+            image = Image.open(io.BytesIO(base64.b64decode(data["image/png"]))).convert("RGB")
+            buf = io.BytesIO()
+            image.save(buf, format="JPEG", quality=quality)
+            del data["image/png"]
+            data["image/jpeg"] = base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render(out: Path, runs: Path, timeout: int = 1200) -> list[Path]:
+    """Execute each ``[0-9]*.ipynb`` of this folder into ``out``; returns the written paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("FCAM_RUNS", str(runs.resolve()))
+    os.environ.pop("MPLBACKEND", None)  # the kernel's default: the inline backend
+    written = []
+    for path in sorted(HERE.glob("[0-9]*.ipynb")):
+        t0 = time.time()
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(HERE)}}).execute()
+        compress_figures(nb)
+        nb.metadata["rendered"] = {"profile": os.environ.get("FCAM_PROFILE", "ci"),
+                                   "date": time.strftime("%Y-%m-%d")}
+        target = out / path.name
+        nbformat.write(nb, target)
+        written.append(target)
+        print(f"{path.name}: {time.time() - t0:.0f} s -> {target}")
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "notebooks")
+    parser.add_argument("--runs", type=Path, default=Path("runs/render"))
+    args = parser.parse_args()
+    render(args.out, args.runs)
+
+
+if __name__ == "__main__":
+    main()
