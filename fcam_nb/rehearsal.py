@@ -122,11 +122,9 @@ def make_rehearsal_data(dataset: str, root: str | os.PathLike, classes: int = 2,
 def imagenet_weights_cached(backbone: str) -> bool:
     """Whether torchvision's ImageNet weights of ``backbone`` are already in torch's hub cache
     (then they load without a download)."""
-    from torchvision import models as tvm
+    from fcam_nb.models.backbones import imagenet_weights
 
-    weights = {"resnet50": tvm.ResNet50_Weights.IMAGENET1K_V1,
-               "vgg16": tvm.VGG16_Weights.IMAGENET1K_V1,
-               "inceptionv3": tvm.Inception_V3_Weights.IMAGENET1K_V1}.get(backbone)
+    weights = imagenet_weights(backbone)
     if weights is None:
         return False
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name

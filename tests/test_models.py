@@ -120,3 +120,11 @@ def test_a_registered_encoder_gets_its_decoder_from_its_feature_info():
 def test_cam_layer_is_not_saved_twice():
     keys = build_classifier("tiny", 4).state_dict().keys()
     assert not any("cam_layer" in k for k in keys) and any(k.startswith("encoder.stage4") for k in keys)
+
+
+def test_one_mapping_names_the_imagenet_weights_of_each_paper_backbone():
+    from fcam_nb.models.backbones import imagenet_weights
+
+    urls = {name: imagenet_weights(name).url for name in ("resnet50", "vgg16", "inceptionv3")}
+    assert all(url.endswith(".pth") for url in urls.values()) and len(set(urls.values())) == 3
+    assert imagenet_weights("tiny") is None

@@ -90,6 +90,15 @@ def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], sour
     module.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
 
 
+def imagenet_weights(backbone: str):
+    """torchvision's ImageNet weights (a ``WeightsEnum`` member) of a paper backbone, or None."""
+    from torchvision import models as tvm
+
+    return {"resnet50": tvm.ResNet50_Weights.IMAGENET1K_V1,
+            "vgg16": tvm.VGG16_Weights.IMAGENET1K_V1,
+            "inceptionv3": tvm.Inception_V3_Weights.IMAGENET1K_V1}.get(backbone)
+
+
 def _resolve_state(weights: WeightsArg, tv_weights) -> tuple[dict | None, str]:
     if weights is None:
         return None, "random"
@@ -117,7 +126,7 @@ class ResNet50Encoder(nn.Module):
     def __init__(self, weights: WeightsArg = None) -> None:
         super().__init__()
         net = tvm.resnet50(weights=None)
-        state, source = _resolve_state(weights, tvm.ResNet50_Weights.IMAGENET1K_V1)
+        state, source = _resolve_state(weights, imagenet_weights("resnet50"))
         if state is not None:
             load_state_dict_into(net, state, source)
         for layer in (net.layer3, net.layer4):
@@ -160,7 +169,7 @@ class VGG16Encoder(nn.Module):
     def __init__(self, weights: WeightsArg = None) -> None:
         super().__init__()
         net = tvm.vgg16(weights=None)
-        state, source = _resolve_state(weights, tvm.VGG16_Weights.IMAGENET1K_V1)
+        state, source = _resolve_state(weights, imagenet_weights("vgg16"))
         if state is not None:
             load_state_dict_into(net.features, _strip(state, "features."), source)
         f = net.features
@@ -220,7 +229,7 @@ class InceptionV3Encoder(nn.Module):
     def __init__(self, weights: WeightsArg = None) -> None:
         super().__init__()
         net = tvm.inception_v3(weights=None, aux_logits=False, init_weights=False)
-        state, source = _resolve_state(weights, tvm.Inception_V3_Weights.IMAGENET1K_V1)
+        state, source = _resolve_state(weights, imagenet_weights("inceptionv3"))
         if state is not None:
             load_state_dict_into(net, state, source)
         net.Conv2d_1a_3x3.conv.padding = (1, 1)
