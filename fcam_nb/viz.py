@@ -213,21 +213,27 @@ def _explorer(draw: Callable[..., Figure], sliders: dict):
     return widgets.VBox([widgets.HBox(list(sliders.values())), image])
 
 
+def threshold_figure(images, maps: dict[str, np.ndarray], gt_boxes, taus: Sequence[float],
+                     i: int = 0) -> Figure:
+    """Image ``i`` with each method's box at each tau: one row per tau, one column per method
+    (maps (N, H, W) in [0, 1]; GT box green, predicted red). A static view of the explorer."""
+    fig = Figure(figsize=(2.6 * len(maps), 2.6 * len(taus) + 0.3))
+    axes = fig.subplots(len(taus), len(maps), squeeze=False)
+    rgb = to_rgb_uint8(images[i])
+    for row, tau in zip(axes, taus, strict=True):
+        for ax, (name, m) in zip(row, maps.items(), strict=True):
+            ax.imshow(draw_boxes(overlay(rgb, m[i]), gt_boxes[i], predicted_box(m[i], tau)))
+            ax.set_title(f"{name}, τ = {tau:.2f}", fontsize=9)
+            ax.axis("off")
+    localization_legend(fig, masks=False)
+    return fig
+
+
 def threshold_explorer(images, maps: dict[str, np.ndarray], gt_boxes, index: int = 0):
     """ipywidgets sliders over tau and the image, showing each method's box (notebook only)."""
     import ipywidgets as widgets
 
-    def draw(tau: float, i: int) -> Figure:
-        fig = Figure(figsize=(2.6 * len(maps), 2.8))
-        axes = fig.subplots(1, len(maps), squeeze=False)
-        rgb = to_rgb_uint8(images[i])
-        for ax, (name, m) in zip(axes[0], maps.items(), strict=True):
-            ax.imshow(draw_boxes(overlay(rgb, m[i]), gt_boxes[i], predicted_box(m[i], tau)))
-            ax.set_title(name, fontsize=9)
-            ax.axis("off")
-        return fig
-
-    return _explorer(draw, {
+    return _explorer(lambda tau, i: threshold_figure(images, maps, gt_boxes, (tau,), i), {
         "tau": widgets.FloatSlider(value=0.5, min=0.0, max=0.99, step=0.01, description="τ"),
         "i": widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
     })
@@ -247,26 +253,45 @@ def regions_overlay(image, fg, bg, seeds=None) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
+def sampling_figure(images, cams, n_bgs: Sequence[float], seeds: int = 1, step: int = 0,
+                    erode_ksz: int = 11) -> Figure:
+    """Sampling regions and seeds (see ``regions_overlay``) for each n- (rows) on each image
+    (columns); cams (N, H, W) in [0, 1]. ``step`` seeds the random draw. A static view of the
+    explorer."""
+    from fcam_nb.sampling import background_region, foreground_region, seed_labels
+
+    cams_t = torch.as_tensor(_np(cams))
+    fg = foreground_region(cams_t, erode_ksz)
+    n = len(images)
+    fig = Figure(figsize=(2.2 * n, 2.3 * len(n_bgs)))
+    axes = fig.subplots(len(n_bgs), n, squeeze=False)
+    for row, n_bg in zip(axes, n_bgs, strict=True):
+        bg = background_region(cams_t, n_bg)
+        lab = seed_labels(cams_t, n_bg, seeds, seeds, 3, erode_ksz,
+                          torch.Generator().manual_seed(step))
+        for i, ax in enumerate(row):
+            ax.imshow(regions_overlay(images[i], fg[i], bg[i], lab[i]))
+            ax.axis("off")
+        row[0].set_title(f"n⁻ = {n_bg:.2f}", fontsize=9, loc="left")
+    _regions_legend(fig)
+    return fig
+
+
+def _regions_legend(fig: Figure) -> None:
+    from matplotlib.patches import Patch
+
+    names = {"foreground region": (255, 0, 0), "background region": (0, 0, 255),
+             "foreground seed": (255, 255, 0), "background seed": (0, 255, 255)}
+    fig.legend(handles=[Patch(color=np.array(c) / 255, label=n) for n, c in names.items()],
+               loc="lower center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+
+
 def sampling_explorer(images, cams, erode_ksz: int = 11):
     """ipywidgets explorer of the sampling regions: n- (background fraction) and seed counts."""
     import ipywidgets as widgets
 
-    from fcam_nb.sampling import background_region, foreground_region, seed_labels
-
-    cams_t = torch.as_tensor(_np(cams))
-
     def draw(n_bg: float, seeds: int, step: int) -> Figure:
-        fg = foreground_region(cams_t, erode_ksz)
-        bg = background_region(cams_t, n_bg)
-        lab = seed_labels(cams_t, n_bg, seeds, seeds, 3, erode_ksz,
-                          torch.Generator().manual_seed(step))
-        n = len(images)
-        fig = Figure(figsize=(2.2 * n, 2.4))
-        axes = fig.subplots(1, n, squeeze=False)
-        for i, ax in enumerate(axes[0]):
-            ax.imshow(regions_overlay(images[i], fg[i], bg[i], lab[i]))
-            ax.axis("off")
-        return fig
+        return sampling_figure(images, cams, (n_bg,), seeds, step, erode_ksz)
 
     return _explorer(draw, {
         "n_bg": widgets.FloatSlider(value=0.3, min=0.1, max=0.7, step=0.05, description="n⁻"),

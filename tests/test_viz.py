@@ -94,3 +94,22 @@ def test_localization_figure_has_a_colour_bar_of_the_maps():
     bars = [ax for ax in fig.axes if ax.get_ylabel() == "map value"]
     assert len(bars) == 1 and bars[0].get_ylim() == (0.0, 1.0)
     plt.close(fig)
+
+
+def test_static_figures_show_each_setting_for_read_only_viewers():
+    from fcam_nb.viz import sampling_figure, threshold_figure
+
+    images = torch.rand(3, 3, 16, 16)
+    cams = torch.rand(3, 16, 16)
+    fig = threshold_figure(images, {"CAM": cams.numpy(), "F-CAM": cams.numpy()},
+                           [np.array([[1, 1, 8, 8]])] * 3, taus=(0.2, 0.5, 0.8), i=1)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["CAM, τ = 0.20", "F-CAM, τ = 0.20"]
+    assert len(fig.axes) == 6
+    fig = sampling_figure(images, cams, n_bgs=(0.1, 0.7), erode_ksz=3)
+    assert len(fig.axes) == 2 * 3
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert labels == ["foreground region", "background region", "foreground seed",
+                      "background seed"]
+    # the rows differ: a larger n- paints more of each image blue
+    blue = [np.asarray(ax.get_images()[0].get_array())[..., 2].mean() for ax in fig.axes]
+    assert np.mean(blue[3:]) > np.mean(blue[:3])
