@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fcam_nb.cams.methods import display_name
+
 BACKBONES = ("vgg16", "inceptionv3", "resnet50")
 
 # Paper row names of the six baselines this package implements (our name -> the paper's). Table 2
@@ -296,5 +298,5 @@ def beside_paper(measured: dict[str, dict], dataset: str, backbone: str) -> str:
             if not (fcam and table == "A.3"):
                 paper = reference(table, method, fcam, prefix, backbone)
             cells.append(f"{scores[k]:.1f} / {'—' if paper is None else f'{paper:.1f}'}")
-        lines.append(f"{name:<{width}}" + "".join(f"{c:>17}" for c in cells))
+        lines.append(f"{display_name(name):<{width}}" + "".join(f"{c:>17}" for c in cells))
     return "\n".join(lines)

@@ -319,3 +319,11 @@ def test_gradient_methods_explain_inference_mode_and_device_mismatch(model, imag
     assert cam_maps.shape == (3, 8, 8)
     with pytest.raises(ValueError, match="images are on meta but the model is on cpu"):
         GradCAM(model)(images.to("meta"), TARGETS)
+
+
+def test_display_names_are_the_papers_spellings_with_the_fcam_suffix_kept():
+    from fcam_nb.cams import display_name
+
+    assert display_name("gradcampp") == "GradCAM++"
+    assert display_name("smoothgradcampp + F-CAM") == "Smooth-GradCAM++ + F-CAM"
+    assert display_name("centre prior") == "centre prior"

@@ -111,7 +111,8 @@ def test_measured_rows_beside_the_paper():
                                 "pxap": 1.0}}
     text = beside_paper(measured, "CUB", "resnet50").splitlines()
     assert "max_box_acc" in text[1] and "pxap" not in text[1]  # the paper has no CUB PxAP
-    assert text[2].split()[1:4] == ["70.0", "/", "71.5"]  # CAM*, Table 1
+    assert text[2].split()[:4] == ["CAM", "70.0", "/", "71.5"]  # CAM*, Table 1
+    assert text[3].startswith("CAM + F-CAM ")  # the papers' spellings
     assert "88.0 / 90.3" in text[3] and "66.0 / —" in text[3]  # no accuracy for + ours
     assert "66.0 / 65.1" in text[2]  # Table A.3
     oi = beside_paper(measured, "OpenImages", "vgg16")

@@ -12,6 +12,7 @@ from fcam_nb.cams.methods import (
     SmoothGradCAMpp,
     XGradCAM,
     build_cam_method,
+    display_name,
     normalize_maps,
     upsample_maps,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "SmoothGradCAMpp",
     "XGradCAM",
     "build_cam_method",
+    "display_name",
     "normalize_maps",
     "upsample_maps",
 ]

@@ -358,6 +358,13 @@ DISPLAY_NAMES = {"cam": "CAM", "gradcam": "GradCAM", "gradcampp": "GradCAM++",
                  "layercam": "LayerCAM", "scorecam": "ScoreCAM"}  # the papers' spellings
 
 
+def display_name(key: str) -> str:
+    """A method key as its paper spells it, keeping a `` + F-CAM`` suffix:
+    ``"gradcampp + F-CAM"`` -> ``"GradCAM++ + F-CAM"``; unknown keys are returned unchanged."""
+    method, plus, rest = key.partition(" + ")
+    return DISPLAY_NAMES.get(method, method) + plus + rest
+
+
 def build_cam_method(name: str, model: nn.Module, **kwargs) -> CAMMethod:
     """A CAM method by name.
 
