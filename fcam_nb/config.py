@@ -78,7 +78,7 @@ class DataConfig:
 
 
 LR_SCHEDULES = ("constant", "step", "cosine")
-SELECT_BY = ("loc", "loc_v2", "cls")
+SELECT_BY = ("loc", "loc_v2", "pxap", "cls")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ class Stage1Config:
     as the paper's separate per-method runs with one recipe would (Table A.3's accuracies differ by
     method for this reason). ``shared``: every CAM method uses the classifier selected by
     ``select_methods[0]`` instead. ``select_by``: ``loc`` (MaxBoxAcc, PxAP on mask-only splits),
-    ``loc_v2`` (MaxBoxAccV2, the paper's Table A.1) or ``cls`` (accuracy). Ties keep the earlier
+    ``loc_v2`` (MaxBoxAccV2, the paper's Table A.1), ``pxap`` (PxAP, the mask protocol's metric,
+    on splits with masks) or ``cls`` (accuracy). Ties keep the earlier
     epoch, as the official code (``PerformanceMeter``: ``list.index`` of the best value).
     """
 
@@ -233,6 +234,9 @@ class RunConfig:
             if stage.select_by not in SELECT_BY:
                 problems.append(f"{name}.select_by must be one of {SELECT_BY}, got "
                                 f"{stage.select_by!r}")
+            elif stage.select_by == "pxap" and self.data.mask_root is None:
+                problems.append(f"{name}.select_by 'pxap' needs masks on the validation split "
+                                f"(data.mask_root is not set): use 'loc'")
         for name, value in (("stage1.epochs", self.stage1.epochs),
                             ("stage2.epochs", self.stage2.epochs),
                             ("stage1.batch_size", self.stage1.batch_size),

@@ -87,11 +87,15 @@ def best_path(out: Path, tag: str, name: str = "") -> Path:
 
 def selection_key(metrics: dict, by: str = "loc") -> float:
     """Validation key to maximize: ``loc`` MaxBoxAcc (PxAP on mask-only splits), ``loc_v2``
-    MaxBoxAccV2 (PxAP on mask-only splits), or ``cls`` accuracy."""
+    MaxBoxAccV2 (PxAP on mask-only splits), ``pxap`` PxAP (needs masks) or ``cls`` accuracy."""
     if by == "cls":
         return metrics["cls_acc"]
+    if by == "pxap":
+        if "pxap" not in metrics:
+            raise ValueError("select_by='pxap' needs a validation split with masks")
+        return metrics["pxap"]
     if by not in ("loc", "loc_v2"):
-        raise ValueError(f"select_by must be 'loc', 'loc_v2' or 'cls', got {by!r}")
+        raise ValueError(f"select_by must be 'loc', 'loc_v2', 'pxap' or 'cls', got {by!r}")
     if by == "loc_v2" and "max_box_acc_v2" in metrics:
         return metrics["max_box_acc_v2"]
     if "max_box_acc" not in metrics and "pxap" not in metrics:

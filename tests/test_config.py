@@ -20,7 +20,7 @@ def test_a_sound_run_passes(tmp_path):
 
 def test_every_problem_is_listed(tmp_path):
     cfg = _cfg(tmp_path, backbone="resnet5").override(
-        stage1={"epochs": 0, "lr_schedule": "poly"},
+        stage1={"epochs": 0, "lr_schedule": "poly", "select_by": "pxap"},
         stage2={"cam_method": "gradcam+", "n_bg": 1.5, "crf_scale": 0.0, "select_by": "v2"},
         data={"resize": 100, "input_size": 224})
     with pytest.raises(ConfigError) as e:
@@ -30,7 +30,8 @@ def test_every_problem_is_listed(tmp_path):
                      "cam_method 'gradcam+' unknown", "n_bg (n-) must lie in (0, 1)",
                      "crf_scale must lie in (0, 1]", "data.resize (100) must be >=",
                      "metadata split folder not found: " + str(tmp_path / "meta" / "test"),
-                     "stage1.lr_schedule must be one of", "stage2.select_by must be one of"):
+                     "stage1.lr_schedule must be one of", "stage2.select_by must be one of",
+                     "stage1.select_by 'pxap' needs masks"):
         assert expected in text, expected
 
 

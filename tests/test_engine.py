@@ -21,6 +21,9 @@ def test_selection_key_follows_what_the_split_measures():
     assert selection_key({"cls_acc": 90.0}, "cls") == 90.0
     assert selection_key({"max_box_acc": 70.0, "max_box_acc_v2": 60.0}, "loc_v2") == 60.0
     assert selection_key({"pxap": 50.0}, "loc_v2") == 50.0  # no boxes: PxAP
+    assert selection_key({"max_box_acc": 70.0, "pxap": 50.0}, "pxap") == 50.0
+    with pytest.raises(ValueError, match="needs a validation split with masks"):
+        selection_key({"max_box_acc": 70.0}, "pxap")
     with pytest.raises(ValueError, match="select_by"):
         selection_key({}, "acc")
 
