@@ -38,7 +38,7 @@ from fcam_nb.rehearsal import rehearsal_run
 from fcam_nb.search import PAPER_GRID
 from fcam_nb.train import train_classifier, train_fcam
 
-__all__ = ["ABLATION", "Profile", "Variant", "classifier", "fcam", "first_batch",
+__all__ = ["ABLATION", "Profile", "SyntheticConfig", "Variant", "classifier", "fcam", "first_batch",
            "get_profile", "part_masks", "prepare_data", "runs_on_drive", "score", "score_cam", "score_fcam",
            "split", "start"]
 
@@ -82,7 +82,8 @@ class Profile:
     def classifiers(self) -> str:
         """Which stage-1 classifier each CAM method uses, in words."""
         s1 = self.base.stage1
-        key = {"loc": "localization", "loc_v2": "MaxBoxAccV2", "cls": "accuracy"}[s1.select_by]
+        key = {"loc": "localization", "loc_v2": "MaxBoxAccV2", "pxap": "PxAP",
+               "cls": "accuracy"}[s1.select_by]
         if s1.shared:
             return (f"one classifier shared by every CAM method, selected by "
                     f"{s1.select_methods[0]}'s validation {key}")
@@ -107,12 +108,14 @@ class Profile:
 
 def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = None,
                 data_root: str | None = None, runs: str | None = None,
-                schedule: str | None = None) -> Profile:
+                schedule: str | None = None, synthetic: SyntheticConfig | None = None) -> Profile:
     """Resolve a profile once from the argument or the environment (``FCAM_PROFILE``,
     ``FCAM_RUNS``, ``FCAM_DATASET``, ``FCAM_DATA_ROOT``, ``FCAM_METADATA_ROOT``,
     ``FCAM_REHEARSAL``, ``FCAM_ALLOW_CPU``, ``FCAM_SCHEDULE``: ``colab`` (default) or ``paper``);
     ``dataset``, ``data_root``, ``runs`` and ``schedule`` given here
-    (a notebook's parameters cell) win over the environment. Prints nothing, changes nothing.
+    (a notebook's parameters cell) win over the environment. ``synthetic``: the ``ci`` profile's
+    dataset settings (default ``SyntheticConfig(seed=seed)``; exercises change them, in their own
+    ``runs`` folder). Prints nothing, changes nothing.
 
     Raises:
         ValueError: unknown profile or dataset; ``full`` without ``FCAM_DATA_ROOT``.
@@ -124,8 +127,8 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
         raise ValueError(f"FCAM_PROFILE must be 'ci' or 'full', got {name!r}")
     runs = Path(runs or env.get("FCAM_RUNS", "runs/nb"))
     if name == "ci":
-        base = synthetic_run(runs / "data", runs / "run", SyntheticConfig(seed=seed), seed=seed,
-                             select_methods=CI_METHODS)  # a classifier each for notebook 04
+        base = synthetic_run(runs / "data", runs / "run", synthetic or SyntheticConfig(seed=seed),
+                             seed=seed, select_methods=CI_METHODS)  # a classifier each for notebook 04
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return Profile("ci", runs, base.override(progress=False, device=device))
     dataset = dataset or env.get("FCAM_DATASET", "CUB")
@@ -151,10 +154,10 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
 
 def start(name: str | None = None, seed: int = 0, dataset: str | None = None,
           data_root: str | None = None, runs: str | None = None,
-          schedule: str | None = None) -> Profile:
+          schedule: str | None = None, synthetic: SyntheticConfig | None = None) -> Profile:
     """``get_profile``, then pin the CPU threads (2: the numbers depend on the thread count) and
     print what runs where."""
-    profile = get_profile(name, seed, dataset, data_root, runs, schedule)
+    profile = get_profile(name, seed, dataset, data_root, runs, schedule, synthetic)
     if profile.base.torch_device().type == "cpu":
         torch.set_num_threads(min(2, os.cpu_count() or 1))
     cfg = profile.base

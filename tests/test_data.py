@@ -85,6 +85,26 @@ def test_object_scale_sets_the_bird_size():
         SyntheticConfig(object_scale=1.5)
 
 
+def test_the_mark_gives_the_class_and_the_texture_is_redundant_unless_needed():
+    from fcam_nb.data.synthetic import render_object
+
+    def draw(label: int, needed: bool):
+        image, mask, part = render_object(np.random.default_rng(0), label, 96, 96,
+                                          texture_needed=needed)
+        import cv2
+
+        near_head = cv2.dilate(part, np.ones((9, 9), np.uint8)) > 0  # a mark's stroke may spill
+        return image.astype(int), (mask > 0) & ~near_head, part > 0
+
+    (a, body, head), (b, _, _), (c, _, _) = draw(0, False), draw(1, False), draw(2, False)
+    assert (a[head] != b[head]).any() and (a[body] != b[body]).any()  # own mark, own texture
+    (a, body, head), (c, _, _) = draw(0, True), draw(2, True)
+    assert (a[body] == c[body]).all() and (a[head] != c[head]).any()  # a (mark, texture) pair
+    with pytest.raises(ValueError, match="texture_needed=False"):
+        SyntheticConfig(num_classes=9)
+    assert SyntheticConfig(num_classes=9, texture_needed=True).num_classes == 9
+
+
 def test_round_trip_through_loader(synth):
     ds = WSOLDataset(**split_paths(synth, "test"), resize=64, size=64, num_classes=4)
     item = ds[0]

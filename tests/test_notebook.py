@@ -23,6 +23,11 @@ def test_profiles(monkeypatch, tmp_path, capsys):
     assert cfg.out_dir == str(tmp_path / "runs" / "run")
     monkeypatch.setenv("FCAM_RUNS", str(tmp_path / "elsewhere"))  # resolved once, not per call
     assert ci.config().out_dir == str(tmp_path / "runs" / "run")
+    # an exercise's own dataset settings, in its own folder
+    small = nb.SyntheticConfig(n_train=4, n_val=2, n_test=2, object_scale=1.0)
+    other = nb.get_profile("ci", runs=str(tmp_path / "big"), synthetic=small)
+    assert '"object_scale": 1.0' in (tmp_path / "big" / "data" / "config.json").read_text()
+    assert other.config().out_dir == str(tmp_path / "big" / "run")
 
 
 def test_full_profile_without_cuda_stops_with_the_cost(monkeypatch, tmp_path):

@@ -78,13 +78,14 @@ def test_two_stages_run_and_log(data, tmp_path):
 
 
 def test_resume_gives_identical_results(data, tmp_path):
-    full = _cfg(data, tmp_path / "full")
+    constant = {"lr_schedule": "constant"}  # stage 2 extended by an epoch = resumed (no decay)
+    full = _cfg(data, tmp_path / "full", stage2=constant)
     clf = train_classifier(full)
     train_fcam(full, clf)
     ref_clf = _params(clf)
     ref_dec = load(tmp_path / "full" / "fcam_cam_last.pt")["weights"]
 
-    part = _cfg(data, tmp_path / "part")
+    part = _cfg(data, tmp_path / "part", stage2=constant)
     with _interrupted_after_epochs(1):  # killed after epoch 1's checkpoints
         train_classifier(part)
     clf2 = train_classifier(part)  # resumes at epoch 2
