@@ -143,7 +143,7 @@ def test_decoder_of_another_classifier_is_refused(data, tmp_path):
 def test_changing_a_cosine_run_s_epochs_is_refused(data, tmp_path):
     """Stage 1 decays its lr over the run (cosine): 2 epochs then 4 is not a fresh 4-epoch run
     (the case where a stale decoder used to be reused silently)."""
-    cfg = _cfg(data, tmp_path / "run", epochs=2)
+    cfg = _cfg(data, tmp_path / "run", epochs=2, stage2={"lr_schedule": "constant"})
     train_classifier(cfg)
     for epochs in (4, 1):
         with pytest.raises(CheckpointError, match=f"2-epoch run; this run asks for {epochs}"):
