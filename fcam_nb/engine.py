@@ -85,22 +85,30 @@ def best_path(out: Path, tag: str, name: str = "") -> Path:
     return out / (f"{tag}_best_{name}.pt" if name else f"{tag}_best.pt")
 
 
-def selection_key(metrics: dict, by: str = "loc") -> float:
-    """Validation key to maximize: ``loc`` MaxBoxAcc (PxAP on mask-only splits), ``loc_v2``
-    MaxBoxAccV2 (PxAP on mask-only splits), ``pxap`` PxAP (needs masks) or ``cls`` accuracy."""
+def selection_metric(metrics: dict, by: str = "loc") -> str | None:
+    """The key of ``metrics`` that ``selection_key`` maximizes: ``loc`` MaxBoxAcc (PxAP on
+    mask-only splits), ``loc_v2`` MaxBoxAccV2 (PxAP on mask-only splits), ``pxap`` PxAP (needs
+    masks) or ``cls`` accuracy; None when the split measures no localization."""
     if by == "cls":
-        return metrics["cls_acc"]
+        return "cls_acc"
     if by == "pxap":
         if "pxap" not in metrics:
             raise ValueError("select_by='pxap' needs a validation split with masks")
-        return metrics["pxap"]
+        return "pxap"
     if by not in ("loc", "loc_v2"):
         raise ValueError(f"select_by must be 'loc', 'loc_v2', 'pxap' or 'cls', got {by!r}")
     if by == "loc_v2" and "max_box_acc_v2" in metrics:
-        return metrics["max_box_acc_v2"]
+        return "max_box_acc_v2"
     if "max_box_acc" not in metrics and "pxap" not in metrics:
-        return 0.0  # a validation split without localization: every epoch ties
-    return metrics[primary_metric(metrics)]
+        return None
+    return primary_metric(metrics)
+
+
+def selection_key(metrics: dict, by: str = "loc") -> float:
+    """Validation value to maximize (see ``selection_metric``); 0.0 when the split measures no
+    localization, so every epoch ties."""
+    key = selection_metric(metrics, by)
+    return 0.0 if key is None else metrics[key]
 
 
 def amp_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from fcam_nb.checkpoint import load
 from fcam_nb.config import RunConfig
-from fcam_nb.engine import best_path, selection_key
-from fcam_nb.evaluate import METRIC_NAMES, primary_metric
+from fcam_nb.engine import best_path, selection_key, selection_metric
+from fcam_nb.evaluate import METRIC_NAMES
 from fcam_nb.models import WSOLClassifier
 from fcam_nb.train import train_fcam
 
@@ -63,10 +63,9 @@ def search_stage2(cfg: RunConfig, classifier: WSOLClassifier, grid: dict[str, Se
         train_fcam(run, classifier)
         state = load(best_path(Path(run.out_dir), run.stage2.variant.tag))
         metrics = state["metrics"]
-        key = "max_box_acc_v2" if (cfg.stage2.select_by == "loc_v2"
-                                   and "max_box_acc_v2" in metrics) else primary_metric(metrics)
+        key = selection_metric(metrics, cfg.stage2.select_by)
         rows.append({"settings": point, "score": selection_key(metrics, cfg.stage2.select_by),
-                     "metric": METRIC_NAMES[key], "epoch": state["epoch"],
+                     "metric": METRIC_NAMES.get(key, "none"), "epoch": state["epoch"],
                      "folder": run.out_dir})
     return sorted(rows, key=lambda r: -r["score"])  # stable: ties keep grid order
 

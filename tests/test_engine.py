@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fcam_nb.config import DataConfig, RunConfig
-from fcam_nb.engine import amp_dtype, epoch_generator, lr_factor, selection_key
+from fcam_nb.engine import amp_dtype, epoch_generator, lr_factor, selection_key, selection_metric
 
 
 def test_epoch_generators_are_distinct_and_reproducible():
@@ -24,6 +24,11 @@ def test_selection_key_follows_what_the_split_measures():
     assert selection_key({"max_box_acc": 70.0, "pxap": 50.0}, "pxap") == 50.0
     with pytest.raises(ValueError, match="needs a validation split with masks"):
         selection_key({"max_box_acc": 70.0}, "pxap")
+    assert selection_key({"cls_acc": 90.0}) == 0.0  # no localization: every epoch ties
+    # the key that is maximized, named by search tables
+    assert selection_metric({"max_box_acc": 70.0, "max_box_acc_v2": 60.0}, "loc_v2") == "max_box_acc_v2"
+    assert selection_metric({"max_box_acc": 70.0, "pxap": 50.0}, "pxap") == "pxap"
+    assert selection_metric({"pxap": 50.0}, "loc_v2") == "pxap"
     with pytest.raises(ValueError, match="select_by"):
         selection_key({}, "acc")
 
