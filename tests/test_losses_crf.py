@@ -109,3 +109,39 @@ def test_auto_backend_on_each_device_matches_the_cpu_reference(device):
     ws = crf_ws_torch(crf_features(images.double(), 6.0, 15.0), probs.double().reshape(2, 2, -1))
     torch.testing.assert_close(p.grad.double().cpu(), (-ws).double().reshape(probs.shape), rtol=1e-5,
                                atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled kernel needs CUDA")
+@pytest.mark.parametrize("k, h, w", [(2, 37, 29), (3, 16, 70)])
+@pytest.mark.parametrize("reduction", ["tile", "deferred", "dot"])
+def test_compiled_triton_kernel_matches_float64_over_several_tiles(k, h, w, reduction):
+    """N = 1073 and 1120 pixels: several 64-pixel tiles with a ragged last one; K = 2 and 3."""
+    from fcam_nb.losses.crf_triton import crf_ws_triton
+
+    images, probs = _inputs(b=3, k=k, h=h, w=w, seed=1)
+    feats = crf_features(images.double(), 10.0, 15.0)
+    s = probs.double().reshape(3, k, -1)
+    expected = crf_ws_torch(feats, s).double()
+    got = crf_ws_triton(feats.float().cuda(), s.float().cuda(), reduction=reduction)
+    torch.testing.assert_close(got.double().cpu(), expected, rtol=1e-5, atol=1e-4)
+    p = probs.cuda().requires_grad_(True)
+    dense_crf_loss(images.cuda(), p, sigma_xy=10.0, weight=1.0).backward()
+    torch.testing.assert_close(p.grad.double().cpu(), (-2.0 / 3) * expected.reshape(probs.shape),
+                               rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), "deferred"), ((8, 0), "dot"),
+                                                  ((9, 0), "dot")])
+def test_the_kernel_uses_tensor_cores_only_where_they_take_tf32(monkeypatch, capability, expected):
+    from fcam_nb.losses.crf_triton import default_reduction
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert default_reduction(torch.device("cuda")) == expected
+    assert default_reduction(torch.device("cpu")) == "dot"  # the interpreter
+
+
+def test_an_unknown_reduction_is_named():
+    from fcam_nb.losses.crf_triton import crf_ws_triton
+
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        crf_ws_triton(torch.zeros(1, 5, 4), torch.zeros(1, 2, 4), reduction="fast")

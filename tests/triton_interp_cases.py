@@ -24,12 +24,14 @@ def _inputs(b, k, h, w, seed):
 
 @pytest.mark.parametrize("shape", [(1, 2, 8, 8), (2, 2, 7, 13), (3, 3, 5, 9), (2, 1, 11, 6)])
 @pytest.mark.parametrize("blocks", [(16, 16), (32, 16)])
-def test_kernel_equals_torch(shape, blocks):
+@pytest.mark.parametrize("reduction", ["tile", "deferred", "dot"])
+def test_kernel_equals_torch(shape, blocks, reduction):
     b, k, h, w = shape
     images, probs = _inputs(b, k, h, w, seed=h * w)
     feats = crf_features(images, 4.0, 15.0)
     flat = probs.reshape(b, k, -1)
-    got = crf_ws_triton(feats, flat, block_m=blocks[0], block_n=blocks[1])
+    got = crf_ws_triton(feats, flat, block_m=blocks[0], block_n=blocks[1],
+                        reduction=reduction)
     torch.testing.assert_close(got, crf_ws_torch(feats, flat), rtol=1e-4, atol=1e-6)
 
 
