@@ -87,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rehearsal", action="store_true",
                    help="CUB/OpenImages: rehearse the paper path on the CPU with a subset of the "
                         "official metadata and rendered placeholder images (no download)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                   help="where to run (default: auto, the GPU when there is one; a --rehearsal "
+                        "runs on the CPU unless --device names the GPU)")
     p.add_argument("--allow-cpu", action="store_true",
                    help="CUB/OpenImages: run the paper settings on the CPU anyway (very slow)")
     p.add_argument("--threads", type=_positive, default=2,
@@ -94,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stage1-epochs", type=_positive,
                    help="stage-1 epochs (default: 16 synthetic, schedule's for CUB/OpenImages)")
     p.add_argument("--stage2-epochs", type=_positive,
-                   help="stage-2 epochs (default: 4 synthetic, schedule's for CUB/OpenImages)")
+                   help="stage-2 epochs (default: 5 synthetic, schedule's for CUB/OpenImages)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if args.dataset == "synthetic" and args.backbone is not None:
@@ -111,10 +114,13 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     if args.dataset == "synthetic":
         cfg = synthetic_run(args.data, args.out, SyntheticConfig(seed=args.seed), variant=variant,
                             seed=args.seed)
+        cfg = cfg.override(device=args.device) if args.device else cfg
     elif args.rehearsal:
         cfg = rehearsal_run(args.dataset, Path(args.out) / "rehearsal_data", args.out,
-                            backbone=args.backbone, variant=variant, seed=args.seed)
-        print(f"rehearsal of the {args.dataset} paper path on the CPU: {cfg.backbone} at "
+                            backbone=args.backbone, variant=variant, seed=args.seed,
+                            device=args.device or "cpu")
+        where = "the CPU" if cfg.torch_device().type == "cpu" else "the GPU"
+        print(f"rehearsal of the {args.dataset} paper path on {where}: {cfg.backbone} at "
               f"{cfg.data.input_size} px, {cfg.data.num_classes} classes, CRF at scale "
               f"{cfg.stage2.crf_scale} ({int(cfg.data.input_size * cfg.stage2.crf_scale)} px maps), "
               f"weights: {cfg.weights or 'random'}")
@@ -125,6 +131,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         cfg = paper_run(args.dataset, args.data_root, metadata, args.out,
                         backbone=args.backbone, variant=variant, seed=args.seed,
                         schedule=args.schedule)
+        cfg = cfg.override(device=args.device) if args.device else cfg
         if cfg.torch_device().type == "cpu" and not args.allow_cpu:
             raise SystemExit(cpu_refusal(cfg))
     epochs1 = {"epochs": args.stage1_epochs} if args.stage1_epochs is not None else None

@@ -80,3 +80,18 @@ def test_main_job_defaults_to_the_shipped_metadata(tmp_path):
     with pytest.raises(SystemExit, match="--data-root is required"):
         main(["--dataset", "OpenImages", "--out", str(tmp_path / "run")])
     assert Path(official_metadata("CUB"), "val", "image_ids.txt").is_file()
+
+
+def test_a_gpu_rehearsal_keeps_the_paper_crf_scale_and_mixed_precision(tmp_path):
+    cpu = rehearsal_run("CUB", tmp_path / "data", tmp_path / "run", per_class=(1, 1, 1))
+    gpu = rehearsal_run("CUB", tmp_path / "data", tmp_path / "run", per_class=(1, 1, 1),
+                        device="cuda")
+    assert (cpu.device, cpu.amp, cpu.stage2.crf_scale) == ("cpu", False, REHEARSAL_CRF_SCALE)
+    assert (gpu.device, gpu.amp, gpu.stage2.crf_scale) == ("cuda", True, 1.0)
+
+
+def test_a_gpu_rehearsal_without_cuda_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="CUDA is not available"):
+        main(["--dataset", "CUB", "--rehearsal", "--device", "cuda", "--out",
+              str(tmp_path / "run")])
