@@ -1,10 +1,9 @@
 """Cost estimates that decide what can run where (the dense CRF dominates a CPU step).
 
 The exact CRF visits every pixel pair: ``N^2`` pairs per image at ``N = (input_size * scale)^2``
-pixels. On 2 CPU cores the chunked torch product costs about 14 ns per pair
-(``benchmarks/bench_crf.py``: 13.9 ns at 32x32 maps), so one 224 px map costs ~35 s and a
-batch of 32 ~19 min for the CRF alone (measured end to end: ~44 s per 224 px map, forward and
-backward, on 2 quiet cores).
+pixels. On 2 CPU cores the chunked torch product costs about 9 ns per pair at the paper's 224 px
+maps (one map: 23 s, measured with ``crf_ws_torch``), so a batch of 32 costs ~12 min for the CRF
+alone; its backward reuses the forward's product.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fcam_nb.config import RunConfig
 
-CPU_CRF_NS_PER_PAIR = 13.9  # measured on 2 CPU cores, benchmarks/bench_crf.py
+CPU_CRF_NS_PER_PAIR = 9.3  # measured on 2 CPU cores: one 224x224 map, crf_ws_torch
 
 
 def crf_pairs_per_image(input_size: int, scale: float) -> float:
