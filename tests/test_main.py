@@ -1,13 +1,25 @@
 """The main job (``python -m fcam_nb``) end to end with one epoch per stage."""
 
+import functools
 import json
 import re
 
 import pytest
 
+import fcam_nb.__main__ as job
 from fcam_nb.__main__ import main
+from fcam_nb.data import SyntheticConfig
 
 
+@pytest.fixture
+def small_synthetic_set(monkeypatch):
+    """The job's plumbing on a small generated set (64 / 16 / 16 images; the default is 800 /
+    100 / 200): these tests check files, resuming and refusals, not the numbers."""
+    monkeypatch.setattr(job, "SyntheticConfig",
+                        functools.partial(SyntheticConfig, n_train=64, n_val=16, n_test=16))
+
+
+@pytest.mark.usefixtures("small_synthetic_set")
 def test_main_job_writes_results_resumes_and_keeps_one_decoder_per_method(tmp_path):
     run = tmp_path / "run"
     args = ["--out", str(run), "--data", str(tmp_path / "data"), "--stage1-epochs", "1",
