@@ -5,7 +5,7 @@ otherwise) in order, in one run folder, with the inline backend a student's kern
 writes the executed copies to ``docs/notebooks/`` (GitHub and nbviewer display them; outside
 ``notebooks/`` so nbval does not run them again). The source notebooks stay stripped.
 
-    python notebooks/render.py                    # ~6 min on 2 CPU cores
+    python notebooks/render.py                    # 14 min on 2 quiet CPU cores (2026-11-26)
     python notebooks/render.py --runs runs/render --out docs/notebooks
 """
 
