@@ -85,8 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "full resolution) or the short colab schedule (10/3 CUB, 3/1 OpenImages, "
                         "CRF at 1/2)")
     p.add_argument("--rehearsal", action="store_true",
-                   help="CUB/OpenImages: rehearse the paper path on the CPU with a subset of the "
-                        "official metadata and rendered placeholder images (no download)")
+                   help="CUB/OpenImages: rehearse the paper path with a subset of the official "
+                        "metadata and rendered placeholder images (no download), on the CPU "
+                        "unless --device cuda")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"],
                    help="where to run (default: auto, the GPU when there is one; a --rehearsal "
                         "runs on the CPU unless --device names the GPU)")
