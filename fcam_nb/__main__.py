@@ -113,8 +113,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace) -> RunConfig:
     variant = Variant(args.method)  # one stage-2 checkpoint per method (fcam_<method>)
     if args.dataset == "synthetic":
+        # stage 1 is validated by the one CAM method this job trains F-CAM on (the classifier
+        # it selects is the same as when all six are scored: one run, per-method selection)
         cfg = synthetic_run(args.data, args.out, SyntheticConfig(seed=args.seed), variant=variant,
-                            seed=args.seed)
+                            seed=args.seed, select_methods=(args.method,))
         cfg = cfg.override(device=args.device) if args.device else cfg
     elif args.rehearsal:
         cfg = rehearsal_run(args.dataset, Path(args.out) / "rehearsal_data", args.out,

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from fcam_nb import checkpoint, distributed
 from fcam_nb.config import RunConfig
 from fcam_nb.data.loader import augmented_batches, make_loader
-from fcam_nb.evaluate import Predictor, evaluate_split, primary_metric
+from fcam_nb.evaluate import JointPredictor, evaluate_split_many, primary_metric
 
 Step = Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], dict[str, torch.Tensor]]
 
@@ -48,7 +48,8 @@ class Stage:
 
     number: 1 or 2 (seeds the randomness, labels the log); tag: checkpoint name prefix;
     trained: the module whose weights are checkpointed; step(x, y, generator, epoch) -> terms
-    with ``total``; predictors: name -> factory of a validation predictor, each with its own best
+    with ``total``; predictors: factory of the validation joint predictor (``{name: (maps,
+    logits)}``, all names scored in one pass over the split), each name with its own best
     checkpoint (name "" -> ``<tag>_best.pt``, else ``<tag>_best_<name>.pt``; the first one's
     metrics are the record's ``val_*``); lr_schedule/step_size/gamma: see ``lr_factor``;
     extra_state: a module whose ``state_dict`` is checkpointed too (the objective's schedules);
@@ -63,7 +64,7 @@ class Stage:
     epochs: int
     batch_size: int
     step: Step
-    predictors: dict[str, Callable[[], Predictor]]
+    predictors: Callable[[], JointPredictor]
     train_mode: Callable[[], None]
     fingerprint: str
     lr_schedule: str = "constant"
@@ -218,7 +219,7 @@ def fit(cfg: RunConfig, stage: Stage) -> None:
 def _fit(cfg: RunConfig, stage: Stage) -> None:
     device = cfg.torch_device()
     out = Path(cfg.out_dir)
-    start, best, history = 0, {name: -1.0 for name in stage.predictors}, []
+    start, best, history = 0, {}, []
     last = out / f"{stage.tag}_last.pt"
     if last.is_file():
         state = load_checked(last, device, stage.fingerprint, stage.classifier_id)
@@ -258,9 +259,8 @@ def _fit(cfg: RunConfig, stage: Stage) -> None:
         if stage.end_epoch is not None:
             stage.end_epoch()
         stage.trained.eval()
-        vals = {name: evaluate_split(cfg, predictor(), "val", batch_size=stage.batch_size,
-                                     dataset=val_set)
-                for name, predictor in stage.predictors.items()}
+        vals = evaluate_split_many(cfg, stage.predictors(), "val", batch_size=stage.batch_size,
+                                   dataset=val_set)
         first = next(iter(vals.values()))
         record = {"stage": stage.number, "tag": stage.tag, "epoch": epoch,
                   "seconds": time.time() - t0,
@@ -273,7 +273,7 @@ def _fit(cfg: RunConfig, stage: Stage) -> None:
         if distributed.is_main():
             for name, val in vals.items():
                 key = selection_key(val, stage.select_by)
-                if key > best[name]:  # ties keep the earlier epoch
+                if key > best.get(name, -1.0):  # ties keep the earlier epoch
                     best[name] = key
                     checkpoint.save_atomic({"weights": stage.trained.state_dict(),
                                             "epoch": epoch, "metrics": val,

@@ -3,6 +3,9 @@
 A *predictor* maps a batch of network inputs (B, 3, S, S) and GT labels to
 ``(maps (B, S, S) in [0, 1], logits (B, K))``. ``cam_predictor`` wraps a CAM method (GT-class
 CAM, upsampled and min-max normalized, as in the protocol); ``fcam_predictor`` the F-CAM decoder.
+A *joint predictor* returns ``{name: (maps, logits)}`` for several at once: ``cam_predictors``
+computes several CAM methods from one forward/backward, and ``evaluate_many`` scores each name
+in one pass over the data.
 """
 
 from __future__ import annotations
@@ -13,17 +16,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from fcam_nb.cams import build_cam_method
+from fcam_nb.cams import build_cam_method, maps_from_one_pass, upsample_maps
 from fcam_nb.data.loader import make_loader
 from fcam_nb.data.transforms import normalize
 from fcam_nb.data.wsol import WSOLDataset
-from fcam_nb.metrics import BoxAccumulator, PxAPAccumulator, max_box_acc_v1, max_box_acc_v2
+from fcam_nb.metrics import (
+    BoxAccumulator,
+    PxAPAccumulator,
+    max_box_acc_v1,
+    max_box_acc_v2,
+    update_v1_v2,
+)
 from fcam_nb.models import FCAM, WSOLClassifier
 
 if TYPE_CHECKING:
     from fcam_nb.config import RunConfig
 
 Predictor = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+JointPredictor = Callable[[torch.Tensor, torch.Tensor], dict[str, tuple[torch.Tensor, torch.Tensor]]]
 
 
 def cam_predictor(classifier: WSOLClassifier, method: str, **method_kwargs) -> Predictor:
@@ -32,6 +42,32 @@ def cam_predictor(classifier: WSOLClassifier, method: str, **method_kwargs) -> P
 
     def predict(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return cam.full_resolution(inputs, labels), cam.last_logits
+
+    return predict
+
+
+def cam_predictors(classifier: WSOLClassifier, methods: tuple[str, ...] | list[str]
+                   ) -> JointPredictor:
+    """``{method: cam_predictor(classifier, method)(...)}`` for several methods with one forward
+    (and one backward) of the classifier per batch (``fcam_nb.cams.maps_from_one_pass``): the
+    same maps, what validation after each stage-1 epoch needs."""
+    built = [build_cam_method(m, classifier) for m in methods]
+
+    def predict(inputs: torch.Tensor, labels: torch.Tensor
+                ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        maps = maps_from_one_pass(built, inputs, labels)
+        return {m: (upsample_maps(low, inputs.shape[-2:]), cam.last_logits)
+                for m, cam, low in zip(methods, built, maps, strict=True)}
+
+    return predict
+
+
+def joint(predictors: dict[str, Predictor]) -> JointPredictor:
+    """Several predictors called one after the other as one joint predictor."""
+
+    def predict(inputs: torch.Tensor, labels: torch.Tensor
+                ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return {name: p(inputs, labels) for name, p in predictors.items()}
 
     return predict
 
@@ -85,8 +121,7 @@ class LocalizationEvaluator:
         self.count += labels.shape[0]
         if self.v1 is not None:
             top_np, labels_np = top.cpu().numpy(), labels.cpu().numpy()
-            self.v1.update(maps, boxes, labels_np, top_np)
-            self.v2.update(maps, boxes, labels_np, top_np)
+            update_v1_v2(self.v1, self.v2, maps, boxes, labels_np, top_np)
         if self.pxap is not None:
             self.pxap.update(maps, masks.to(maps.device))
 
@@ -108,6 +143,38 @@ class LocalizationEvaluator:
 
 
 @torch.no_grad()
+def evaluate_many(
+    predictor: JointPredictor,
+    batches: Iterable[dict],
+    size: int,
+    device: torch.device | str = "cpu",
+    step: float = 0.001,
+    keep_maps: bool = False,
+) -> dict[str, dict]:
+    """``evaluate`` for each name of a joint predictor, in one pass over ``batches`` (each batch
+    loaded and moved once). Returns ``{name: scores}`` in the predictor's order."""
+    evaluators: dict[str, LocalizationEvaluator] = {}
+    kept: dict[str, list] = {}
+    for batch in batches:
+        images = batch["image"].to(device)
+        if images.shape[-1] != size:
+            raise ValueError(f"evaluation batches must be {size}x{size}, got {images.shape[-1]}")
+        labels = batch["label"].to(device)
+        for name, (maps, logits) in predictor(normalize(images), labels).items():
+            if name not in evaluators:
+                evaluators[name] = LocalizationEvaluator(size, step, with_boxes="boxes" in batch,
+                                                         with_masks="mask" in batch)
+            evaluators[name].update(maps, logits, labels, batch.get("boxes"), batch.get("mask"))
+            if keep_maps:
+                kept.setdefault(name, []).append(maps.half().cpu().numpy())
+    if not evaluators:
+        raise ValueError("no batch to evaluate")
+    out = {name: ev.compute() for name, ev in evaluators.items()}
+    for name, chunks in kept.items():
+        out[name]["maps"] = np.concatenate(chunks)
+    return out
+
+
 def evaluate(
     predictor: Predictor,
     batches: Iterable[dict],
@@ -131,26 +198,7 @@ def evaluate(
         ``top5_loc``, ``v2_box_acc@{30,50,70}``; with masks ``pxap``; with ``keep_maps`` also
         ``maps`` (N, S, S) float16 numpy. All metrics in percent.
     """
-    evaluator = None
-    kept = []
-    for batch in batches:
-        images = batch["image"].to(device)
-        if images.shape[-1] != size:
-            raise ValueError(f"evaluation batches must be {size}x{size}, got {images.shape[-1]}")
-        if evaluator is None:
-            evaluator = LocalizationEvaluator(size, step, with_boxes="boxes" in batch,
-                                              with_masks="mask" in batch)
-        labels = batch["label"].to(device)
-        maps, logits = predictor(normalize(images), labels)
-        evaluator.update(maps, logits, labels, batch.get("boxes"), batch.get("mask"))
-        if keep_maps:
-            kept.append(maps.half().cpu().numpy())
-    if evaluator is None:
-        raise ValueError("no batch to evaluate")
-    out: dict = evaluator.compute()
-    if keep_maps:
-        out["maps"] = np.concatenate(kept)
-    return out
+    return evaluate_many(joint({"": predictor}), batches, size, device, step, keep_maps)[""]
 
 
 def evaluate_split(cfg: RunConfig, predictor: Predictor, split: str = "test",
@@ -165,11 +213,19 @@ def evaluate_split(cfg: RunConfig, predictor: Predictor, split: str = "test",
         >>> scores = evaluate_split(cfg, cam_predictor(classifier, "cam"), "test")
         >>> scores["max_box_acc"], scores.get("pxap")
     """
+    return evaluate_split_many(cfg, joint({"": predictor}), split, keep_maps, batch_size,
+                               dataset)[""]
+
+
+def evaluate_split_many(cfg: RunConfig, predictor: JointPredictor, split: str = "test",
+                        keep_maps: bool = False, batch_size: int = 64,
+                        dataset: WSOLDataset | None = None) -> dict[str, dict]:
+    """``evaluate_split`` for each name of a joint predictor, in one pass over the split."""
     dataset = dataset if dataset is not None else cfg.data.dataset(split, train=False)
     loader = make_loader(dataset, batch_size, workers=cfg.data.workers)
     step = cfg.val_eval_step if split == "val" and cfg.val_eval_step else cfg.eval_step
-    return evaluate(predictor, loader, cfg.data.input_size, cfg.torch_device(), step,
-                    keep_maps=keep_maps)
+    return evaluate_many(predictor, loader, cfg.data.input_size, cfg.torch_device(), step,
+                         keep_maps=keep_maps)
 
 
 def unavailable_metrics(scores: dict) -> str:

@@ -108,92 +108,162 @@ def multiple_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return ious
 
 
-def _contours(binary: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Sequence[np.ndarray]:
-    return cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE, offset=offset)[0]
-
-
-def _boxes_from_contours(contours, width: int, height: int, multi_contour: bool) -> np.ndarray:
-    """Boxes of ``cv2.boundingRect`` for all contours (or the largest by polygon area).
-
-    Few contours: cv2 directly. Many (noisy maps): vectorized, boundingRect = (min x, min y,
-    max - min + 1) and cv2.contourArea = |shoelace| / 2, exact on integer points; ties keep the
-    first contour, as ``max`` does.
-    """
-    if len(contours) == 0:
-        return np.zeros((1, 4), dtype=np.int64)
-    if len(contours) <= 8:
-        if not multi_contour:
-            contours = [max(contours, key=cv2.contourArea)]
-        rects = [cv2.boundingRect(c) for c in contours]
-        return np.array([(x, y, min(x + w, width - 1), min(y + h, height - 1))
-                         for x, y, w, h in rects], dtype=np.int64)
-    lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
-    pts = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    if not multi_contour:
-        x, y = pts[:, 0], pts[:, 1]
-        nxt = np.arange(1, len(pts) + 1)
-        nxt[starts + lengths - 1] = starts  # close each polygon
-        area2 = np.abs(np.add.reduceat(x * y[nxt] - x[nxt] * y, starts))
-        k = int(np.argmax(area2))
-        pts = pts[starts[k] : starts[k] + lengths[k]]
-        starts = np.zeros(1, dtype=np.int64)
-    x0 = np.minimum.reduceat(pts[:, 0], starts)
-    y0 = np.minimum.reduceat(pts[:, 1], starts)
-    x1 = np.minimum(np.maximum.reduceat(pts[:, 0], starts) + 1, width - 1)
-    y1 = np.minimum(np.maximum.reduceat(pts[:, 1], starts) + 1, height - 1)
-    return np.stack([x0, y0, x1, y1], axis=1)
-
-
 _NO_BOX = np.zeros((1, 4), dtype=np.int64)
 
 
-def _distinct_mask_boxes(
-    q: np.ndarray, taus: np.ndarray, multi_contour: bool
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Boxes of each distinct binary mask ``q > int(tau * q.max())`` and, per tau, its index.
-
-    Thresholds that select the same pixels (``q > theta`` only changes at values present in q)
-    share one trace, done on the mask's bounding-box crop plus a 1-pixel zero margin.
-    """
-    height, width = q.shape
-    qmax = int(q.max())
+def _distinct_levels(q: np.ndarray, taus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct masks among ``q > int(tau * q.max())``: their thresholds theta (K,) and, per
+    tau, the index of its mask (``q > theta`` only changes at values present in ``q``)."""
     thetas = (taus * q.max()).astype(np.int64)  # same float64 product as int(tau * max)
     keys = np.searchsorted(np.unique(q), thetas, side="right")
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    row_max, col_max = q.max(axis=1), q.max(axis=0)
-    boxes = []
-    for theta in thetas[first].tolist():
-        if theta >= qmax:
-            boxes.append(_NO_BOX)
-            continue
-        rows = np.flatnonzero(row_max > theta)
-        cols = np.flatnonzero(col_max > theta)
-        y0, y1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, height)
-        x0, x1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, width)
-        crop = ((q[y0:y1, x0:x1] > theta) * np.uint8(255)).astype(np.uint8)
-        contours = _contours(crop, offset=(x0, y0))
-        boxes.append(_boxes_from_contours(contours, width, height, multi_contour))
-    return inverse.reshape(-1), boxes
+    return thetas[first], inverse.reshape(-1)
+
+
+def _mask_extents(q: np.ndarray, thetas: np.ndarray) -> np.ndarray:
+    """Inclusive pixel extent ``y0, y1, x0, x1`` (K, 4) of each non-empty mask ``q > theta``."""
+    rows = q.max(axis=1)[None, :] > thetas[:, None]  # (K, H)
+    cols = q.max(axis=0)[None, :] > thetas[:, None]  # (K, W)
+    h, w = q.shape
+    return np.stack([rows.argmax(1), h - 1 - rows[:, ::-1].argmax(1),
+                     cols.argmax(1), w - 1 - cols[:, ::-1].argmax(1)], axis=1)
+
+
+def _box_bound(extents: np.ndarray, gt_boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Per mask, an upper bound of the IoU of any of its contour boxes with any GT box (K,).
+
+    Every contour of a mask traces pixels of that mask, so each of its boxes lies inside the
+    mask's own box ``B = [x0, y0, min(x1 + 1, W - 1), min(y1 + 1, H - 1)]`` (the protocol's
+    ``x + w`` quirk), and ``IoU(b, g) = |b & g| / |b | g| <= |B & g| / |g|`` (inclusive areas;
+    correctly rounded division is monotone, so the float bound holds too)."""
+    big = np.stack([extents[:, 2], extents[:, 0], np.minimum(extents[:, 3] + 1, width - 1),
+                    np.minimum(extents[:, 1] + 1, height - 1)], axis=1)[:, None, :]
+    g = gt_boxes[None, :, :]
+    iw = np.maximum(0, np.minimum(big[..., 2], g[..., 2]) - np.maximum(big[..., 0], g[..., 0]) + 1)
+    ih = np.maximum(0, np.minimum(big[..., 3], g[..., 3]) - np.maximum(big[..., 1], g[..., 1]) + 1)
+    area_g = (g[..., 2] - g[..., 0] + 1) * (g[..., 3] - g[..., 1] + 1)
+    return (iw * ih / area_g).max(axis=1)
+
+
+def _trace_levels(q: np.ndarray, thetas: np.ndarray, extents: np.ndarray, holes: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All contours of the masks ``q > theta`` (non-empty) in ONE ``cv2.findContours`` call.
+
+    Each mask's bounding-box crop becomes a tile, framed by zeros, of a tall mosaic (tiles
+    cannot touch, and the zero frame is what the function assumes beyond an image's border), so
+    every tile yields exactly the contours of its mask, in the same relative order.
+
+    Returns the mask index of each contour (n,), its protocol box ``[x, y, min(x + w, W - 1),
+    min(y + h, H - 1)]`` of ``cv2.boundingRect`` (n, 4) and twice its polygon area
+    (``2 * cv2.contourArea``, exact on integer points) (n,), contours grouped by mask in the
+    function's order.
+    """
+    height, width = q.shape
+    hs = extents[:, 1] - extents[:, 0] + 1
+    ws = extents[:, 3] - extents[:, 2] + 1
+    tops = np.concatenate([[0], np.cumsum(hs + 1)[:-1]])  # one zero row between tiles
+    mosaic = np.zeros((int(tops[-1] + hs[-1] + 2), int(ws.max()) + 2), dtype=np.uint8)
+    for k, (y0, y1, x0, x1) in enumerate(extents.tolist()):
+        r = int(tops[k]) + 1
+        np.greater(q[y0 : y1 + 1, x0 : x1 + 1], thetas[k], out=mosaic[r : r + y1 - y0 + 1,
+                                                                       1 : x1 - x0 + 2],
+                   casting="unsafe")
+    mode = cv2.RETR_TREE if holes else cv2.RETR_EXTERNAL
+    contours = cv2.findContours(mosaic, mode, cv2.CHAIN_APPROX_SIMPLE)[0]
+    lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
+    pts = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    x, y = pts[:, 0], pts[:, 1]
+    nxt = np.arange(1, len(pts) + 1)
+    nxt[starts + lengths - 1] = starts  # close each polygon
+    area2 = np.abs(np.add.reduceat(x * y[nxt] - x[nxt] * y, starts))
+    ymin = np.minimum.reduceat(y, starts)
+    level = np.searchsorted(tops, ymin, side="right") - 1
+    dx = extents[level, 2] - 1
+    dy = extents[level, 0] - 1 - tops[level]
+    boxes = np.stack([np.minimum.reduceat(x, starts) + dx, ymin + dy,
+                      np.minimum(np.maximum.reduceat(x, starts) + dx + 1, width - 1),
+                      np.minimum(np.maximum.reduceat(y, starts) + dy + 1, height - 1)], axis=1)
+    order = np.argsort(level, kind="stable")
+    return level[order], boxes[order], area2[order]
+
+
+def _level_best_ious(q: np.ndarray, gt_boxes: np.ndarray, thetas: np.ndarray,
+                     floors: dict[bool, float]) -> dict[bool, np.ndarray]:
+    """Per distinct mask, the best IoU with the GT boxes of its largest contour (key False) and
+    of any contour (key True). Masks whose bound (``_box_bound``) is below ``floors[mode]`` are
+    not traced for that mode: their value is the bound, which is below the floor."""
+    height, width = q.shape
+    empty = thetas >= int(q.max())  # no pixel above theta: no contour, box [0, 0, 0, 0]
+    out = {mode: np.full(len(thetas), multiple_iou(_NO_BOX, gt_boxes).max()) for mode in floors}
+    live = np.flatnonzero(~empty)
+    if len(live) == 0:
+        return out
+    extents = _mask_extents(q, thetas[live])
+    bound = _box_bound(extents, gt_boxes, width, height)
+    need = np.zeros(len(live), dtype=bool)
+    for mode, floor in floors.items():
+        out[mode][live] = bound
+        need |= bound >= floor
+    traced = np.flatnonzero(need)
+    if len(traced) == 0:
+        return out
+    level, boxes, area2 = _trace_levels(q, thetas[live[traced]], extents[traced], True in floors)
+    ious = multiple_iou(boxes, gt_boxes).max(axis=1)
+    firsts = np.flatnonzero(np.diff(level, prepend=-1))  # contours are grouped by level
+    targets = live[traced[level[firsts]]]
+    if True in floors:
+        keep = bound[traced[level[firsts]]] >= floors[True]
+        out[True][targets[keep]] = np.maximum.reduceat(ious, firsts)[keep]
+    if False in floors:  # the largest polygon area, the first one on ties (as ``max``)
+        largest = np.maximum.reduceat(area2, firsts)
+        is_max = np.flatnonzero(area2 == largest[np.searchsorted(firsts, np.arange(len(level)),
+                                                                   side="right") - 1])
+        _, first_max = np.unique(level[is_max], return_index=True)
+        keep = bound[traced[level[firsts]]] >= floors[False]
+        out[False][targets[keep]] = ious[is_max[first_max]][keep]
+    return out
+
+
+def best_ious_at_thresholds(
+    q: np.ndarray, gt_boxes: np.ndarray, taus: np.ndarray, multi_contour: bool,
+    floor: float = 0.0,
+) -> np.ndarray:
+    """Per tau, the best IoU between the predicted box(es) of one uint8 map ``q`` (H, W) and any
+    GT box (n, 4): float64 (T,), equal to the literal per-threshold loop. With ``floor`` > 0,
+    a value below ``floor`` may be an upper bound of the IoU instead (masks that cannot reach
+    ``floor`` are not traced): ``best >= d`` is exact for every ``d >= floor``."""
+    thetas, inverse = _distinct_levels(q, taus)
+    return _level_best_ious(q, gt_boxes, thetas, {multi_contour: floor})[multi_contour][inverse]
+
+
+def best_ious_v1_v2(q: np.ndarray, gt_boxes: np.ndarray, taus: np.ndarray,
+                    floor_v1: float = 0.0, floor_v2: float = 0.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``best_ious_at_thresholds`` of the largest contour (MaxBoxAcc) and of all contours
+    (MaxBoxAccV2) from one trace of each mask."""
+    thetas, inverse = _distinct_levels(q, taus)
+    out = _level_best_ious(q, gt_boxes, thetas, {False: floor_v1, True: floor_v2})
+    return out[False][inverse], out[True][inverse]
 
 
 def boxes_at_thresholds(
     q: np.ndarray, taus: np.ndarray, multi_contour: bool
 ) -> list[np.ndarray]:
-    """Predicted boxes (n_i, 4) for each tau of one uint8 map ``q`` (H, W) - fast and exact."""
-    inverse, boxes = _distinct_mask_boxes(q, taus, multi_contour)
-    return [boxes[k] for k in inverse.tolist()]
-
-
-def best_ious_at_thresholds(
-    q: np.ndarray, gt_boxes: np.ndarray, taus: np.ndarray, multi_contour: bool
-) -> np.ndarray:
-    """Per tau, the best IoU between any predicted box and any GT box. float64 (T,)."""
-    inverse, boxes = _distinct_mask_boxes(q, taus, multi_contour)
-    counts = np.fromiter((len(b) for b in boxes), dtype=np.int64, count=len(boxes))
-    ious = multiple_iou(np.concatenate(boxes, axis=0), gt_boxes).max(axis=1)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return np.maximum.reduceat(ious, starts)[inverse]
+    """Predicted boxes (n_i, 4) for each tau of one uint8 map ``q`` (H, W) - exact."""
+    thetas, inverse = _distinct_levels(q, taus)
+    empty = thetas >= int(q.max())
+    per_level = [_NO_BOX] * len(thetas)
+    live = np.flatnonzero(~empty)
+    if len(live):
+        extents = _mask_extents(q, thetas[live])
+        level, boxes, area2 = _trace_levels(q, thetas[live], extents)
+        for k in range(len(live)):
+            sel = np.flatnonzero(level == k)
+            if not multi_contour:
+                sel = sel[[int(np.argmax(area2[sel]))]]
+            per_level[live[k]] = boxes[sel]
+    return [per_level[k] for k in inverse.tolist()]
 
 
 def check_gt_boxes(boxes: ArrayLike, size: int, name: str = "gt_boxes") -> np.ndarray:
@@ -258,6 +328,38 @@ class BoxAccumulator:
         self.correct_top1 = {d: np.zeros(n, dtype=np.int64) for d in self.iou_thresholds}
         self.correct_top5 = {d: np.zeros(n, dtype=np.int64) for d in self.iou_thresholds}
 
+    def _checked(self, maps: ArrayLike, gt_boxes: Sequence[ArrayLike], labels, topk_preds
+                 ) -> tuple[np.ndarray, list[np.ndarray], list[tuple[bool, bool]]]:
+        """uint8 maps (B, S, S), checked GT boxes and (top-1 hit, top-5 hit) per map."""
+        if isinstance(maps, np.ndarray | torch.Tensor) and maps.ndim == 2:
+            maps = maps[None]
+        check_scoremaps(maps, self.size)
+        if len(gt_boxes) != maps.shape[0]:
+            raise ValueError(f"got {maps.shape[0]} maps but {len(gt_boxes)} GT box sets")
+        gts = [check_gt_boxes(b, self.size, f"gt_boxes[{i}]") for i, b in enumerate(gt_boxes)]
+        labels_np, preds_np = _check_topk(labels, topk_preds, maps.shape[0])
+        hits = [(False, False)] * maps.shape[0]
+        if labels_np is not None and preds_np is not None:
+            hits = [(bool(preds_np[i, 0] == labels_np[i]), bool((preds_np[i, :5] == labels_np[i]).any()))
+                    for i in range(maps.shape[0])]
+        return scoremaps_to_uint8(maps), gts, hits
+
+    @property
+    def floor(self) -> float:
+        """The smallest IoU threshold: masks whose boxes cannot reach it need no tracing."""
+        return min(self.iou_thresholds) / 100
+
+    def add(self, best: np.ndarray, hit1: bool = False, hit5: bool = False) -> None:
+        """Count one map from its best IoU per tau (exact at and above ``floor``)."""
+        for d in self.iou_thresholds:
+            ok = best >= (d / 100)
+            self.correct[d] += ok
+            if hit1:
+                self.correct_top1[d] += ok
+            if hit5:
+                self.correct_top5[d] += ok
+        self.count += 1
+
     def update(
         self,
         maps: ArrayLike,
@@ -271,29 +373,10 @@ class BoxAccumulator:
         gt_boxes: B arrays (n_i, 4) of x0y0x1y1 boxes already in the S x S frame.
         labels: (B,) GT classes; topk_preds: (B, >=5) predicted classes, best first.
         """
-        if isinstance(maps, np.ndarray | torch.Tensor) and maps.ndim == 2:
-            maps = maps[None]
-        check_scoremaps(maps, self.size)
-        if len(gt_boxes) != maps.shape[0]:
-            raise ValueError(f"got {maps.shape[0]} maps but {len(gt_boxes)} GT box sets")
-        gts = [check_gt_boxes(b, self.size, f"gt_boxes[{i}]") for i, b in enumerate(gt_boxes)]
-        labels_np, preds_np = _check_topk(labels, topk_preds, maps.shape[0])
-        q_all = scoremaps_to_uint8(maps)
-        for i, q in enumerate(q_all):
-            gt = gts[i]
-            best = best_ious_at_thresholds(q, gt, self.taus, self.multi_contour)
-            hit1 = hit5 = False
-            if labels_np is not None and preds_np is not None:
-                hit1 = bool(preds_np[i, 0] == labels_np[i])
-                hit5 = bool((preds_np[i, :5] == labels_np[i]).any())
-            for d in self.iou_thresholds:
-                ok = best >= (d / 100)
-                self.correct[d] += ok
-                if hit1:
-                    self.correct_top1[d] += ok
-                if hit5:
-                    self.correct_top5[d] += ok
-            self.count += 1
+        q_all, gts, hits = self._checked(maps, gt_boxes, labels, topk_preds)
+        for q, gt, (hit1, hit5) in zip(q_all, gts, hits, strict=True):
+            self.add(best_ious_at_thresholds(q, gt, self.taus, self.multi_contour, self.floor),
+                     hit1, hit5)
 
     def curves(self) -> dict[int, np.ndarray]:
         """Box accuracy (%) per tau for each IoU threshold delta."""
@@ -325,6 +408,22 @@ def max_box_acc_v1(**kwargs) -> BoxAccumulator:
 def max_box_acc_v2(**kwargs) -> BoxAccumulator:
     """MaxBoxAccV2: all contours, mean over IoU in {0.3, 0.5, 0.7}."""
     return BoxAccumulator(multi_contour=True, iou_thresholds=(30, 50, 70), **kwargs)
+
+
+def update_v1_v2(v1: BoxAccumulator, v2: BoxAccumulator, maps: ArrayLike,
+                 gt_boxes: Sequence[ArrayLike], labels: ArrayLike | None = None,
+                 topk_preds: ArrayLike | None = None) -> None:
+    """``v1.update(...)`` and ``v2.update(...)`` (largest contour / all contours, same thresholds
+    and size) from one contour trace per distinct mask: the same counts, about half the work."""
+    if v1.multi_contour or not v2.multi_contour or v1.size != v2.size \
+            or not np.array_equal(v1.taus, v2.taus):
+        raise ValueError("update_v1_v2 takes a largest-contour and an all-contours accumulator "
+                         "with the same thresholds and size")
+    q_all, gts, hits = v1._checked(maps, gt_boxes, labels, topk_preds)
+    for q, gt, (hit1, hit5) in zip(q_all, gts, hits, strict=True):
+        best1, best2 = best_ious_v1_v2(q, gt, v1.taus, v1.floor, v2.floor)
+        v1.add(best1, hit1, hit5)
+        v2.add(best2, hit1, hit5)
 
 
 def check_mask_values(masks: torch.Tensor) -> None:

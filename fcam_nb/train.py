@@ -20,7 +20,7 @@ from fcam_nb.cams import build_cam_method, upsample_maps
 from fcam_nb.config import RunConfig, Stage1Config, run_fingerprint
 from fcam_nb.data.transforms import denormalize_255
 from fcam_nb.engine import Stage, autocast, best_path, fit, load_checked, weights_digest
-from fcam_nb.evaluate import cam_predictor, fcam_predictor
+from fcam_nb.evaluate import cam_predictors, fcam_predictor, joint
 from fcam_nb.losses import FCAMObjective
 from fcam_nb.models import FCAM, WSOLClassifier, build_classifier, build_decoder
 
@@ -66,7 +66,7 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
             loss = F.cross_entropy(net(x).float(), y)
         return {"total": loss}
 
-    predictors = {m: (lambda m=m: cam_predictor(model, m)) for m in s1.select_methods}
+    predictors = lambda: cam_predictors(model, s1.select_methods)  # one forward for all
     fit(cfg, Stage(number=1, tag="stage1", trained=model, optimizer=opt, epochs=s1.epochs,
                    batch_size=s1.batch_size, step=step, predictors=predictors,
                    lr_schedule=s1.lr_schedule, step_size=s1.step_size, gamma=s1.gamma,
@@ -146,7 +146,7 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
 
     fit(cfg, Stage(number=2, tag=s2.variant.tag, trained=model.decoder, optimizer=opt,
                    epochs=s2.epochs, batch_size=s2.batch_size, step=step,
-                   predictors={"": lambda: fcam_predictor(model)}, lr_schedule=s2.lr_schedule,
+                   predictors=lambda: joint({"": fcam_predictor(model)}), lr_schedule=s2.lr_schedule,
                    step_size=s2.step_size, gamma=s2.gamma, select_by=s2.select_by,
                    train_mode=model.train,
                    fingerprint=run_fingerprint(cfg, 2), classifier_id=classifier_id,

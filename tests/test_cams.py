@@ -327,3 +327,20 @@ def test_display_names_are_the_papers_spellings_with_the_fcam_suffix_kept():
     assert display_name("gradcampp") == "GradCAM++"
     assert display_name("smoothgradcampp + F-CAM") == "Smooth-GradCAM++ + F-CAM"
     assert display_name("centre prior") == "centre prior"
+
+
+def test_one_pass_equals_each_method_alone(model, images):
+    from fcam_nb.cams import maps_from_one_pass
+
+    names = ["cam", "gradcam", "gradcampp", "smoothgradcampp", "xgradcam", "layercam"]
+    gen = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    kw = {"smoothgradcampp": {"generator": gen()}}
+    together = maps_from_one_pass([build_cam_method(n, model, **kw.get(n, {})) for n in names],
+                                  images, TARGETS)
+    kw = {"smoothgradcampp": {"generator": gen()}}
+    for name, got in zip(names, together, strict=True):
+        alone = build_cam_method(name, model, **kw.get(name, {}))(images, TARGETS)
+        assert torch.equal(got, alone), name  # bit-identical, not merely close
+    other = build_classifier("tiny", num_classes=5)
+    with pytest.raises(ValueError, match="same model"):
+        maps_from_one_pass([build_cam_method("cam", model), build_cam_method("cam", other)], images)

@@ -128,3 +128,17 @@ def test_part_and_body_coverage_of_a_map_on_the_head_only():
     assert out["part"] == pytest.approx(0.95) and out["background"] == pytest.approx(0.05)
     with pytest.raises(ValueError, match="outside its object"):
         part_and_body_coverage(maps, parts, objects)
+
+
+def test_cam_predictors_score_like_one_predictor_each():
+    from fcam_nb.evaluate import cam_predictor, cam_predictors, evaluate_many, joint
+
+    torch.manual_seed(0)
+    clf = build_classifier("tiny", num_classes=3).eval()
+    batches = _batches()
+    names = ("cam", "gradcam", "layercam")
+    together = evaluate_many(cam_predictors(clf, names), batches, SIZE, step=0.01)
+    alone = evaluate_many(joint({n: cam_predictor(clf, n) for n in names}), batches, SIZE,
+                          step=0.01)
+    assert list(together) == list(names)
+    assert together == alone

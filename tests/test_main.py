@@ -40,11 +40,17 @@ def test_main_job_writes_results_resumes_and_keeps_one_decoder_per_method(tmp_pa
     with pytest.raises(SystemExit, match="1-epoch run; this run asks for 2 epochs"):
         main(args[:5] + ["2"] + args[6:])  # stage 1 extended: its cosine schedule changes
 
-    other = main(args + ["--method", "gradcampp"])  # reuses stage 1, trains its own decoder
+    # stage 1 was validated by CAM alone (the job scores only its --method): another method
+    # needs its own folder, and the refusal names the file
+    with pytest.raises(SystemExit, match=r"stage1_last\.pt was trained with other settings"):
+        main(args + ["--method", "gradcampp"])
+    run3 = str(tmp_path / "run3")
+    other = main([a if a != str(run) else run3 for a in args] + ["--method", "gradcampp"])
     assert other["method"] == "gradcampp"
-    assert (run / "fcam_cam_best.pt").is_file() and (run / "fcam_gradcampp_best.pt").is_file()
-    assert (run / "stage1_best_gradcampp.pt").is_file()  # its own classifier (one epoch: the same)
-    assert other["baseline"]["cls_acc"] == first["baseline"]["cls_acc"]
+    assert (tmp_path / "run3" / "fcam_gradcampp_best.pt").is_file()
+    assert (tmp_path / "run3" / "stage1_best_gradcampp.pt").is_file()
+    assert not (tmp_path / "run3" / "stage1_best_cam.pt").exists()  # only what the job uses
+    assert other["baseline"]["cls_acc"] == first["baseline"]["cls_acc"]  # same training
 
 
 def test_full_profile_needs_its_image_folder():

@@ -277,3 +277,63 @@ def test_mask_values_are_checked():
         acc.update(m, (m > 0.5).astype(np.uint8) * 2)
     acc.update(m, (m > 0.5).astype(np.uint8))
     assert acc.compute() == pytest.approx(100.0)
+
+
+def _reference_best_ious(m, gt, taus, multi):
+    from fcam_nb.metrics import reference_boxes
+
+    boxes, counts = reference_boxes(m, taus, multi)
+    ious = multiple_iou(np.concatenate(boxes, axis=0), gt).max(axis=1)
+    return np.maximum.reduceat(ious, np.concatenate([[0], np.cumsum(counts)[:-1]]))
+
+
+def _hard_maps(rng):
+    """Maps that stress the one-call trace: symmetric blobs (equal contour areas: the first one
+    wins), rings (hole contours), salt noise (hundreds of contours), objects on the frame."""
+    size = 40
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    twins = np.exp(-((xx - 10) ** 2 + (yy - 20) ** 2) / 18) + np.exp(-((xx - 29) ** 2 + (yy - 20) ** 2) / 18)
+    r = np.hypot(xx - 20, yy - 20)
+    ring = np.exp(-((r - 9) ** 2) / 6)
+    noise = rng.uniform(0, 1, (size, size)).astype(np.float32)
+    edge = np.exp(-((xx - 0) ** 2 + (yy - 39) ** 2) / 60)
+    steps = np.zeros((size, size), np.float32)
+    steps[2:10, 2:10], steps[20:28, 20:28], steps[30:38, 3:11] = 1.0, 0.6, 0.6
+    maps = [twins, ring, noise, edge, steps, ring * 0.5 + noise * 0.2, twins.T]
+    return [((m - m.min()) / (m.max() - m.min())).astype(np.float32) for m in maps]
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_one_call_trace_equals_reference_ious_exactly(multi):
+    rng = np.random.default_rng(3)
+    taus = threshold_list(0.001)
+    gts = [np.array([[3, 3, 18, 36]]), np.array([[20, 5, 39, 39], [0, 0, 8, 8]])]
+    for m in _hard_maps(rng):
+        for gt in gts:
+            expected = _reference_best_ious(m, gt, taus, multi)
+            got = best_ious_at_thresholds(scoremaps_to_uint8(m), gt, taus, multi)
+            np.testing.assert_array_equal(got, expected)
+            # with a floor, masks that cannot reach it are skipped: exact at and above it
+            floored = best_ious_at_thresholds(scoremaps_to_uint8(m), gt, taus, multi, 0.5)
+            np.testing.assert_array_equal(floored >= 0.5, expected >= 0.5)
+            assert (floored[expected < 0.5] < 0.5).all()
+
+
+def test_v1_v2_from_one_trace_equal_separate_accumulators():
+    from fcam_nb.metrics import update_v1_v2
+
+    rng = np.random.default_rng(4)
+    maps = np.stack(_hard_maps(rng) + [_random_map(rng, 40) for _ in range(3)])
+    gts = [np.array([[3, 3, 18, 36]]), np.array([[20, 5, 39, 39], [0, 0, 8, 8]])] * 5
+    labels, preds = np.arange(10) % 3, np.tile(np.arange(5), (10, 1))
+    joint = (max_box_acc_v1(step=0.001, size=40), max_box_acc_v2(step=0.001, size=40))
+    update_v1_v2(*joint, maps, gts, labels, preds)
+    for acc, alone in zip(joint, (max_box_acc_v1(step=0.001, size=40),
+                                  max_box_acc_v2(step=0.001, size=40)), strict=True):
+        alone.update(maps, gts, labels, preds)
+        for d in acc.iou_thresholds:
+            np.testing.assert_array_equal(acc.correct[d], alone.correct[d])
+            np.testing.assert_array_equal(acc.correct_top1[d], alone.correct_top1[d])
+        assert acc.compute() == alone.compute()
+    with pytest.raises(ValueError, match="largest-contour"):
+        update_v1_v2(joint[1], joint[0], maps, gts)

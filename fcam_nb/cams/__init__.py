@@ -13,6 +13,7 @@ from fcam_nb.cams.methods import (
     XGradCAM,
     build_cam_method,
     display_name,
+    maps_from_one_pass,
     normalize_maps,
     upsample_maps,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "XGradCAM",
     "build_cam_method",
     "display_name",
+    "maps_from_one_pass",
     "normalize_maps",
     "upsample_maps",
 ]
