@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> dict:
     except (ConfigError, CheckpointError) as e:
         raise SystemExit(f"fcam-nb: {e}") from None
     test = cfg.data.dataset("test", train=False)
-    baseline = evaluate_split(cfg, cam_predictor(classifier, args.method), "test", keep_maps=True,
-                              dataset=test)
+    cam = cam_predictor(classifier, args.method, **cfg.cam_kwargs(args.method))
+    baseline = evaluate_split(cfg, cam, "test", keep_maps=True, dataset=test)
     fcam = evaluate_split(cfg, fcam_predictor(model), "test", keep_maps=True, dataset=test)
     prior = evaluate_split(cfg, center_prior_predictor(classifier), "test", dataset=test)
     results = {

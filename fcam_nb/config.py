@@ -148,6 +148,7 @@ class Stage2Config:
     epochs: int = 20
     lr: float = 0.01
     momentum: float = 0.9
+    nesterov: bool = True  # the official (dlib/configure/config.py:144)
     weight_decay: float = 1e-4
     batch_size: int = 32
     cam_method: str = "cam"
@@ -195,6 +196,13 @@ class RunConfig:
     eval_step: float = 0.001
     val_eval_step: float | None = None  # threshold step on the validation split (None: eval_step)
     progress: bool = True
+    # Smooth-GradCAM++'s map from the "clean" input's activations (the paper) or the "last_noisy"
+    # sample's (the official code in effect; the paper presets): see SmoothGradCAMpp
+    smooth_activations: str = "clean"
+
+    def cam_kwargs(self, method: str) -> dict:
+        """The options this run gives CAM method ``method`` (``build_cam_method(**...)``)."""
+        return {"activations": self.smooth_activations} if method == "smoothgradcampp" else {}
 
     def check(self, splits: tuple[str, ...] = ("train", "val")) -> RunConfig:
         """Raise ``ConfigError`` listing every setting that cannot work, before any download or
@@ -211,6 +219,11 @@ class RunConfig:
                 and not Path(self.weights).is_file():  # the three forms build_encoder takes
             problems.append(f"weights must be None, 'imagenet' or a state-dict file; "
                             f"{self.weights!r} is no file")
+        from fcam_nb.cams.methods import SmoothGradCAMpp
+
+        if self.smooth_activations not in SmoothGradCAMpp.ACTIVATIONS:
+            problems.append(f"smooth_activations must be one of {SmoothGradCAMpp.ACTIVATIONS}, "
+                            f"got {self.smooth_activations!r}")
         if self.stage2.cam_method not in BASELINES:
             problems.append(f"stage2.cam_method {self.stage2.cam_method!r} unknown; choose from "
                             f"{list(BASELINES)}")

@@ -54,7 +54,9 @@ class Stage:
     metrics are the record's ``val_*``); lr_schedule/step_size/gamma: see ``lr_factor``;
     extra_state: a module whose ``state_dict`` is checkpointed too (the objective's schedules);
     end_epoch(): called after each epoch's last step; classifier_id: stage 2's
-    ``weights_digest`` of the frozen classifier (checked on resume).
+    ``weights_digest`` of the frozen classifier (checked on resume); select_initial: the
+    untrained model is validated first (record ``epoch`` -1, ``initial``) and competes in model
+    selection, as the official code (``main_wsol.py:46-49``).
     """
 
     number: int
@@ -74,6 +76,7 @@ class Stage:
     classifier_id: str | None = None
     extra_state: nn.Module | None = None
     end_epoch: Callable[[], None] | None = None
+    select_initial: bool = True
 
 
 def epoch_generator(seed: int, stage: int, epoch: int) -> torch.Generator:
@@ -233,6 +236,33 @@ def _fit(cfg: RunConfig, stage: Stage) -> None:
         return
     train_set = cfg.data.dataset("train", train=True)
     val_set = cfg.data.dataset("val", train=False)
+
+    def validate(epoch: int, extra: dict) -> None:
+        """Score every predictor on the validation split, log the record, keep the best."""
+        stage.trained.eval()
+        vals = evaluate_split_many(cfg, stage.predictors(), "val", batch_size=stage.batch_size,
+                                   dataset=val_set)
+        first = next(iter(vals.values()))
+        record = {"stage": stage.number, "tag": stage.tag, "epoch": epoch, **extra,
+                  **{f"val_{k}": v for k, v in first.items()}}
+        if len(vals) > 1:
+            record["val_by"] = vals
+        history.append(record)
+        _log(out / "log.jsonl", record)
+        if distributed.is_main():
+            for name, val in vals.items():
+                key = selection_key(val, stage.select_by)
+                if key > best.get(name, -1.0):  # ties keep the earlier epoch
+                    best[name] = key
+                    checkpoint.save_atomic({"weights": stage.trained.state_dict(),
+                                            "epoch": epoch, "metrics": val,
+                                            "config": cfg.to_dict(),
+                                            "fingerprint": stage.fingerprint,
+                                            "classifier_id": stage.classifier_id},
+                                           best_path(out, stage.tag, name))
+
+    if start == 0 and stage.select_initial:
+        validate(-1, {"initial": True, "seconds": 0.0})
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(cfg, device) == torch.float16 else None
     for epoch in range(start, stage.epochs):
         _set_lr(stage.optimizer, epoch, stage)
@@ -258,29 +288,9 @@ def _fit(cfg: RunConfig, stage: Stage) -> None:
             seen += y.shape[0]
         if stage.end_epoch is not None:
             stage.end_epoch()
-        stage.trained.eval()
-        vals = evaluate_split_many(cfg, stage.predictors(), "val", batch_size=stage.batch_size,
-                                   dataset=val_set)
-        first = next(iter(vals.values()))
-        record = {"stage": stage.number, "tag": stage.tag, "epoch": epoch,
-                  "seconds": time.time() - t0,
-                  **{f"loss_{k}": float(v) / max(seen, 1) for k, v in sums.items()},
-                  **{f"val_{k}": v for k, v in first.items()}}
-        if len(vals) > 1:
-            record["val_by"] = vals
-        history.append(record)
-        _log(out / "log.jsonl", record)
+        validate(epoch, {"seconds": time.time() - t0,
+                         **{f"loss_{k}": float(v) / max(seen, 1) for k, v in sums.items()}})
         if distributed.is_main():
-            for name, val in vals.items():
-                key = selection_key(val, stage.select_by)
-                if key > best.get(name, -1.0):  # ties keep the earlier epoch
-                    best[name] = key
-                    checkpoint.save_atomic({"weights": stage.trained.state_dict(),
-                                            "epoch": epoch, "metrics": val,
-                                            "config": cfg.to_dict(),
-                                            "fingerprint": stage.fingerprint,
-                                            "classifier_id": stage.classifier_id},
-                                           best_path(out, stage.tag, name))
             extra = stage.extra_state.state_dict() if stage.extra_state is not None else None
             checkpoint.save_atomic({"weights": stage.trained.state_dict(),
                                     "optimizer": stage.optimizer.state_dict(),

@@ -46,12 +46,13 @@ def cam_predictor(classifier: WSOLClassifier, method: str, **method_kwargs) -> P
     return predict
 
 
-def cam_predictors(classifier: WSOLClassifier, methods: tuple[str, ...] | list[str]
-                   ) -> JointPredictor:
-    """``{method: cam_predictor(classifier, method)(...)}`` for several methods with one forward
-    (and one backward) of the classifier per batch (``fcam_nb.cams.maps_from_one_pass``): the
-    same maps, what validation after each stage-1 epoch needs."""
-    built = [build_cam_method(m, classifier) for m in methods]
+def cam_predictors(classifier: WSOLClassifier, methods: tuple[str, ...] | list[str],
+                   options: Callable[[str], dict] | None = None) -> JointPredictor:
+    """``{method: cam_predictor(classifier, method, **options(method))(...)}`` for several
+    methods with one forward (and one backward) of the classifier per batch
+    (``fcam_nb.cams.maps_from_one_pass``): the same maps, what validation after each stage-1
+    epoch needs. ``options``: a method's keyword options (e.g. ``RunConfig.cam_kwargs``)."""
+    built = [build_cam_method(m, classifier, **(options(m) if options else {})) for m in methods]
 
     def predict(inputs: torch.Tensor, labels: torch.Tensor
                 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -200,7 +200,7 @@ def score(profile: Profile, predictor, name: str = "test", keep_maps: bool = Fal
 
 
 def score_cam(profile: Profile, clf: WSOLClassifier, method: str, **kw) -> dict:
-    return score(profile, cam_predictor(clf, method), **kw)
+    return score(profile, cam_predictor(clf, method, **profile.base.cam_kwargs(method)), **kw)
 
 
 def score_fcam(profile: Profile, model: FCAM, **kw) -> dict:

@@ -178,7 +178,7 @@ def paper_run(dataset: str, data_root: str | Path, metadata_root: str | Path, ou
                             select_methods=select, shared=shared),
         stage2=Stage2Config(epochs=epochs2, lr=0.01, n_bg=n_bg, crf_scale=crf_scale,
                             crf_weight=PAPER_CRF_WEIGHT * CRF_LATTICE_RATIO),
-        seed=seed, device="auto",
+        seed=seed, device="auto", smooth_activations="last_noisy",  # the official's map
         # the official validates CUB with thresholds every 0.004 (dlib/configure/constants.py:241,
         # dlib/learning/train_wsol.py:505-509: cv2.findContours is slow), tests every 0.001
         val_eval_step=0.004 if key == "cub" else None,

@@ -66,7 +66,7 @@ def train_classifier(cfg: RunConfig) -> WSOLClassifier:
             loss = F.cross_entropy(net(x).float(), y)
         return {"total": loss}
 
-    predictors = lambda: cam_predictors(model, s1.select_methods)  # one forward for all
+    predictors = lambda: cam_predictors(model, s1.select_methods, cfg.cam_kwargs)  # one forward
     fit(cfg, Stage(number=1, tag="stage1", trained=model, optimizer=opt, epochs=s1.epochs,
                    batch_size=s1.batch_size, step=step, predictors=predictors,
                    lr_schedule=s1.lr_schedule, step_size=s1.step_size, gamma=s1.gamma,
@@ -130,17 +130,17 @@ def train_fcam(cfg: RunConfig, classifier: WSOLClassifier | None = None) -> FCAM
     classifier = classifier if classifier is not None else load_classifier(cfg)
     classifier_id = weights_digest(classifier)
     model = build_fcam(cfg, classifier)
-    cam = build_cam_method(s2.cam_method, model.classifier)
+    cam = build_cam_method(s2.cam_method, model.classifier, **cfg.cam_kwargs(s2.cam_method))
     objective = FCAMObjective.from_config(s2)
     opt = torch.optim.SGD(model.decoder.parameters(), lr=s2.lr, momentum=s2.momentum,
-                          weight_decay=s2.weight_decay)
+                          weight_decay=s2.weight_decay, nesterov=s2.nesterov)
     net = DistributedDataParallel(model) if distributed.is_distributed() else model
 
     def step(x, y, gen, epoch):
-        with autocast(cfg, device):  # one encoder forward feeds both the CAM and the decoder
-            feats, _, seg = net(x, with_features=True)
+        with autocast(cfg, device):  # one encoder forward (fp32, see FCAM.forward) feeds both
+            feats, _, seg = net(x, with_features=True)  # the CAM and the decoder (autocast)
         # CAMs and seeds in fp32: bf16 moves CAM values by up to ~9 of 255 levels (and Otsu)
-        low = cam.from_features(x, feats[-1].float(), model.classifier.pool_and_classify, y)
+        low = cam.from_features(x, feats[-1], model.classifier.pool_and_classify, y)
         cams = upsample_maps(low, x.shape[-2:])
         return objective(seg, cams, denormalize_255(x), gen, epoch)
 

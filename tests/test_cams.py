@@ -344,3 +344,48 @@ def test_one_pass_equals_each_method_alone(model, images):
     other = build_classifier("tiny", num_classes=5)
     with pytest.raises(ValueError, match="same model"):
         maps_from_one_pass([build_cam_method("cam", model), build_cam_method("cam", other)], images)
+
+
+def test_maps_are_normalized_at_low_resolution_then_upsampled():
+    """The official order (core.py:187-189, then train_wsol.py:243-247 / inference_wsol.py:
+    213-216): min-max on the low-res map, then bilinear; the max then falls between grid points."""
+    low = torch.tensor([[[0.0, 2.0, 1.0], [4.0, 10.0, 3.0], [1.0, 2.0, 2.0]]])  # max inside
+    up = upsample_maps(low, 12)
+    expected = torch.nn.functional.interpolate((low / 10)[:, None], size=(12, 12),
+                                               mode="bilinear", align_corners=False)[:, 0]
+    torch.testing.assert_close(up, expected, rtol=0, atol=0)
+    assert 0.8 < up.max().item() < 1.0 and up.min().item() == 0.0  # 0 at the corner pixel
+    flat = upsample_maps(torch.full((1, 3, 3), 5.0), 6)  # a constant map gives zeros
+    assert (flat == 0).all()
+    assert upsample_maps(torch.rand(2, 5, 5) * 3, 17).max() <= 1  # clamped against rounding
+
+
+def test_smooth_gradcampp_official_activations_option(model, images):
+    """activations="last_noisy": the map combines the weights with the last noisy sample's
+    activations, as the official code does in effect (gradcam.py:309-316, core.py:181)."""
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    clean = SmoothGradCAMpp(model, n_samples=2, generator=gen())(images, TARGETS)
+    last = SmoothGradCAMpp(model, n_samples=2, generator=gen(), activations="last_noisy")
+    got = last(images, TARGETS)
+    assert not torch.allclose(got, clean)
+    # by hand: the same weights, the activations of the second noisy input
+    g = gen()
+    noises = [0.3 * torch.randn(images.shape, generator=g) for _ in range(2)]
+    with torch.no_grad():
+        feats = model.encoder(images + noises[1])[-1]
+    ref = SmoothGradCAMpp(model, n_samples=2, generator=gen())
+    acts = model.encoder(images)[-1].detach()
+    grads = []
+    for n in noises:
+        a = model.encoder(images + n)[-1].detach().requires_grad_(True)
+        score = model.pool_and_classify(a).gather(1, TARGETS[:, None]).sum()
+        grads.append(torch.autograd.grad(score, a)[0])
+    from fcam_nb.cams.methods import _gradcampp_weights
+
+    g1, g2, g3 = (sum(gr**p for gr in grads) / 2 for p in (1, 2, 3))
+    weights = _gradcampp_weights(acts, g1, g2, g3)
+    expected = torch.relu(torch.einsum("bc,bchw->bhw", weights, feats))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    assert ref.activations == "clean"
+    with pytest.raises(ValueError, match="activations must be one of"):
+        SmoothGradCAMpp(model, activations="noisy")

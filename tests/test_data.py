@@ -347,3 +347,12 @@ def test_synthetic_head_masks_lie_inside_their_birds(synth):
     inside = (heads & birds).flatten(1).sum(1) / heads.flatten(1).sum(1)
     assert bool((inside > 0.9).all())  # nearest-resized: a pixel of outline may differ
     assert 0.1 < float(heads.float().mean() / birds.float().mean()) < 0.5  # a part, not the bird
+
+
+def test_training_batches_keep_a_last_batch_of_one_image():
+    """Every image is used, as the official DataLoader (drop_last=False)."""
+    from fcam_nb.data.loader import make_loader
+
+    sizes = [len(g) for g in make_loader(list(range(33)), 8, torch.Generator().manual_seed(0))
+             .batch_sampler]
+    assert sizes == [8, 8, 8, 8, 1]

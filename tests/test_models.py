@@ -128,3 +128,51 @@ def test_one_mapping_names_the_imagenet_weights_of_each_paper_backbone():
     urls = {name: imagenet_weights(name).url for name in ("resnet50", "vgg16", "inceptionv3")}
     assert all(url.endswith(".pth") for url in urls.values()) and len(set(urls.values())) == 3
     assert imagenet_weights("tiny") is None
+
+
+def test_official_initialization_of_decoder_and_heads():
+    """dlib/base/initialization.py: decoder convs kaiming-uniform (fan-in, ReLU), zero biases,
+    segmentation and classification heads xavier-uniform; Inception's extra convs xavier."""
+    import math
+
+    torch.manual_seed(0)
+    tiny = build_classifier("tiny", num_classes=7)
+    dec = build_decoder(tiny.encoder)
+    assert tiny.fc.bias.abs().max() > 0  # the tiny net keeps PyTorch's default head (ours)
+    clf = build_classifier("resnet50", num_classes=7)
+
+    def bound(w, fan):
+        spread = pytest.approx(fan / math.sqrt(3), rel=0.15)  # uniform(-b, b): std b / sqrt 3
+        return w.abs().max().item() <= fan * (1 + 1e-6) and w.std().item() == spread
+
+    convs = [m for m in dec.modules() if isinstance(m, torch.nn.Conv2d) and m is not dec.out_conv]
+    for conv in convs:
+        fan_in = conv.weight[0].numel()
+        assert bound(conv.weight, math.sqrt(6 / fan_in))  # gain sqrt(2) * sqrt(3 / fan_in)
+    out = dec.out_conv.weight
+    fan_in, fan_out = out[0].numel(), out.shape[0] * out[0, 0].numel()
+    assert out.abs().max().item() <= math.sqrt(6 / (fan_in + fan_out))
+    assert (dec.out_conv.bias == 0).all()
+    fc = clf.fc.weight
+    assert fc.abs().max().item() <= math.sqrt(6 / (fc.shape[0] + fc.shape[1]))
+    assert bound(fc, math.sqrt(6 / (fc.shape[0] + fc.shape[1])))
+    assert (clf.fc.bias == 0).all()
+    inc = ENCODERS["inceptionv3"]()
+    for conv in (inc.cam_convs[1], inc.cam_convs[4]):
+        w = conv.weight
+        fan_in, fan_out = w[0].numel(), w.shape[0] * w[0, 0].numel()
+        assert bound(w, math.sqrt(6 / (fan_in + fan_out))) and (conv.bias == 0).all()
+
+
+def test_the_classifier_runs_in_fp32_under_autocast():
+    """The seeds' CAM comes from the encoder's features: fp32 even when the decoder is under
+    autocast (the official code has no autocast)."""
+    torch.manual_seed(0)
+    clf = build_classifier("tiny", num_classes=3).eval()
+    model = FCAM(clf, build_decoder(clf.encoder))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats, logits, seg = model(x, with_features=True)
+    assert feats[-1].dtype == torch.float32 and logits.dtype == torch.float32
+    assert seg.dtype == torch.bfloat16  # the decoder keeps the caller's autocast
+    torch.testing.assert_close(feats[-1], clf.forward_features(x)[0][-1], rtol=0, atol=0)

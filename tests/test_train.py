@@ -67,8 +67,11 @@ def test_two_stages_run_and_log(data, tmp_path):
     clf = train_classifier(cfg)
     model = train_fcam(cfg, clf)
     hist = read_history(cfg.out_dir)
-    assert [h["stage"] for h in hist] == [1, 1, 2, 2]
-    assert [h["tag"] for h in hist] == ["stage1", "stage1", "fcam_cam", "fcam_cam"]
+    # the untrained model is a candidate (epoch -1), as the official main_wsol.py:46-49
+    assert [(h["stage"], h["epoch"]) for h in hist] == [(1, -1), (1, 0), (1, 1), (2, -1), (2, 0),
+                                                        (2, 1)]
+    assert [h.get("initial", False) for h in hist] == [True, False, False] * 2
+    assert [h["tag"] for h in hist] == ["stage1"] * 3 + ["fcam_cam"] * 3
     assert {"loss_pce", "loss_crf", "loss_asc", "loss_total", "val_max_box_acc",
             "val_pxap"} <= set(hist[-1])
     assert (tmp_path / "run" / "fcam_cam_best.pt").is_file()
@@ -180,8 +183,8 @@ def test_a_resumed_epoch_is_one_history_record(data, tmp_path):
         checkpoint.save_atomic = real
     train_classifier(cfg)  # redoes epoch 2 and logs it again
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 1]
-    assert [r["epoch"] for r in read_history(cfg.out_dir)] == [0, 1]
+    assert [json.loads(line)["epoch"] for line in lines] == [-1, 0, 1, 1]
+    assert [r["epoch"] for r in read_history(cfg.out_dir)] == [-1, 0, 1]
 
 
 def test_variants_train_under_their_own_tag(data, tmp_path):
@@ -256,7 +259,9 @@ def test_ddp_two_processes_gloo(data, tmp_path):
             torch.testing.assert_close(r0[key][k], r1[key][k])  # ranks stay in sync
     assert (tmp_path / "ddp" / "fcam_cam_last.pt").is_file()
     lines = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
-    assert len(lines) == 2 and json.loads(lines[0])["stage"] == 1  # only rank 0 logs
+    # only rank 0 logs: per stage the untrained candidate and the one epoch
+    assert [(json.loads(line)["stage"], json.loads(line)["epoch"]) for line in lines] == [
+        (1, -1), (1, 0), (2, -1), (2, 0)]
 
 
 def test_each_cam_method_keeps_its_own_classifier(data, tmp_path):
@@ -266,11 +271,13 @@ def test_each_cam_method_keeps_its_own_classifier(data, tmp_path):
         stage1={"select_methods": ("cam", "gradcampp")})
     train_classifier(cfg)
     history = [r for r in read_history(cfg.out_dir) if r["stage"] == 1]
+    assert cfg.stage1.select_by == "pxap"
     for method in ("cam", "gradcampp"):
-        keys = [r["val_by"][method]["max_box_acc"] for r in history]
+        keys = [r["val_by"][method]["pxap"] for r in history]
         state = load(tmp_path / "run" / f"stage1_best_{method}.pt")
-        assert state["epoch"] == keys.index(max(keys))  # first epoch reaching the best
-        assert state["metrics"]["max_box_acc"] == max(keys)
+        # the first epoch reaching the best (the untrained model, epoch -1, is a candidate)
+        assert state["epoch"] == history[keys.index(max(keys))]["epoch"]
+        assert state["metrics"]["pxap"] == max(keys)
     assert history[0]["val_max_box_acc"] == history[0]["val_by"]["cam"]["max_box_acc"]
     per_method = load_classifier(cfg.with_variant(Variant("gradcampp")))
     expected = load(tmp_path / "run" / "stage1_best_gradcampp.pt")["weights"]
@@ -283,3 +290,18 @@ def test_each_cam_method_keeps_its_own_classifier(data, tmp_path):
         torch.testing.assert_close(v, cam_weights[k], rtol=0, atol=0)
     with pytest.raises(ValueError, match="no classifier was selected by 'layercam'"):
         load_classifier(cfg, method="layercam")
+
+
+def test_the_untrained_model_competes_and_stage2_uses_nesterov(data, tmp_path):
+    cfg = _cfg(data, tmp_path / "run", epochs=1)
+    clf = train_classifier(cfg)
+    train_fcam(cfg, clf)
+    for tag in ("stage1", "fcam_cam"):
+        hist = [h for h in read_history(cfg.out_dir) if h["tag"] == tag]
+        key = "val_pxap" if tag == "stage1" else "val_max_box_acc"  # the stages' select_by
+        scores = [h[key] for h in hist]
+        kept = hist[scores.index(max(scores))]["epoch"]  # ties keep the earlier (-1 first)
+        name = "stage1_best_cam.pt" if tag == "stage1" else "fcam_cam_best.pt"
+        assert load(tmp_path / "run" / name)["epoch"] == kept
+    state = load(tmp_path / "run" / "fcam_cam_last.pt")
+    assert state["optimizer"]["param_groups"][0]["nesterov"] is True  # official config.py:144

@@ -189,8 +189,9 @@ class CAMMethod:
 
     def full_resolution(self, images: torch.Tensor, targets: torch.Tensor | int | None = None
                         ) -> torch.Tensor:
-        """Maps at the input size, min-max normalized per map: (B, H, W) in [0, 1] (what the
-        protocol evaluates and what the seeds are sampled from)."""
+        """Maps at the input size: min-max normalized per map at low resolution, then bilinear
+        upsampling (``upsample_maps``): (B, H, W) in [0, 1] (what the protocol evaluates and
+        what the seeds are sampled from)."""
         return upsample_maps(self(images, targets), images.shape[-2:])
 
     def compute(self, images: torch.Tensor, targets) -> torch.Tensor:
@@ -264,18 +265,26 @@ class SmoothGradCAMpp(CAMMethod):
     """Smooth Grad-CAM++: gradient moments averaged over ``n_samples`` noisy inputs.
 
     sigma is the noise std on the normalized input; ``generator`` makes the noise reproducible.
+    ``activations``: the map combines the weights with the ``"clean"`` input's activations (the
+    paper's definition, default) or with the ``"last_noisy"`` sample's, as the official F-CAM code
+    does in effect (its activation hook stays on during the noisy passes, ``dlib/cams/gradcam.py:
+    309-316`` and ``core.py:93-96,181``); the paper presets use the latter.
     """
 
     name = "smoothgradcampp"
     single_forward = False
+    ACTIVATIONS = ("clean", "last_noisy")
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None,
                  n_samples: int = 4, sigma: float = 0.3,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, activations: str = "clean") -> None:
         super().__init__(model, target_layer)
         if n_samples < 1:
             raise ValueError("n_samples must be >= 1")
+        if activations not in self.ACTIVATIONS:
+            raise ValueError(f"activations must be one of {self.ACTIVATIONS}, got {activations!r}")
         self.n_samples, self.sigma, self.generator = n_samples, sigma, generator
+        self.activations = activations
 
     def noise(self, images: torch.Tensor) -> torch.Tensor:
         """One draw of N(0, sigma^2) noise shaped like ``images`` (drawn on CPU, moved)."""
@@ -288,11 +297,12 @@ class SmoothGradCAMpp(CAMMethod):
         tgt = self._targets(logits, targets)
         g1 = g2 = g3 = 0
         for _ in range(self.n_samples):
-            _, g, _ = self._activations(images + self.noise(images), tgt)
+            noisy_acts, g, _ = self._activations(images + self.noise(images), tgt)
             g1, g2, g3 = g1 + g, g2 + g * g, g3 + g * g * g
         self.last_logits = logits
         n = self.n_samples
-        return self.combine(_gradcampp_weights(acts, g1 / n, g2 / n, g3 / n), acts)
+        weights = _gradcampp_weights(acts, g1 / n, g2 / n, g3 / n)
+        return self.combine(weights, noisy_acts if self.activations == "last_noisy" else acts)
 
 
 class XGradCAM(CAMMethod):
@@ -434,7 +444,14 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
 
 def upsample_maps(maps: torch.Tensor, size: tuple[int, int] | int, normalize: bool = True
                   ) -> torch.Tensor:
-    """Bilinear upsampling of (B, h, w) low-res maps to ``size`` then min-max normalization."""
+    """Low-res maps (B, h, w) -> (B, H, W): min-max normalization per map at low resolution,
+    then bilinear upsampling (``align_corners=False``), clamped to [0, 1] against rounding.
+
+    The official F-CAM order (``dlib/cams/core.py:187-189`` normalizes, then
+    ``train_wsol.py:243-247`` / ``inference_wsol.py:213-216`` interpolate): the upsampled map's
+    extremes lie between grid points, so its max is usually a little below 1. ``normalize=False``
+    upsamples the raw values."""
     size = (size, size) if isinstance(size, int) else tuple(size)
-    up = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
-    return normalize_maps(up) if normalize else up
+    low = normalize_maps(maps.float()) if normalize else maps.float()
+    up = F.interpolate(low[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    return up.clamp_(0.0, 1.0) if normalize else up

@@ -19,8 +19,8 @@ def make_loader(dataset: Dataset, batch_size: int, generator: torch.Generator | 
     Args:
         dataset: e.g. a ``WSOLDataset`` split.
         batch_size: images per batch (per process when sharded).
-        generator: shuffles with ``randperm`` from it and drops a last batch of one image (BN
-            statistics); None keeps the dataset order and every image (evaluation).
+        generator: shuffles with ``randperm`` from it; None keeps the dataset order. Every
+            image is used, a last short batch included (as the official ``DataLoader``).
         workers: DataLoader worker processes.
         shard: keep only this process's share (``rank::world_size``) under DDP.
     Example:
@@ -32,8 +32,6 @@ def make_loader(dataset: Dataset, batch_size: int, generator: torch.Generator | 
     if shard:
         order = order[distributed.rank() :: distributed.world_size()]
     groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if generator is not None:
-        groups = [g for g in groups if len(g) > 1]
     return DataLoader(dataset, batch_sampler=groups, collate_fn=collate, num_workers=workers)
 
 

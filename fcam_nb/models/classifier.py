@@ -9,7 +9,9 @@ from fcam_nb.models.backbones import WeightsArg, WSOLEncoder, build_encoder
 
 
 class WSOLClassifier(nn.Module):
-    """Encoder, GAP and ``Linear(C, K)``.
+    """Encoder, GAP and ``Linear(C, K)`` (xavier-uniform, zero bias: the official F-CAM head,
+    ``dlib/base/initialization.py:23-28``; an encoder whose ``head_init`` is ``"torch"`` keeps
+    PyTorch's default, as the tiny CPU net does).
 
     ``forward(x)`` -> logits (B, K); ``forward_features(x)`` -> (features list, logits) where
     ``features[-1]`` (B, C, h, w) is the CAM layer. ``fc`` holds the CAM weights and
@@ -22,6 +24,9 @@ class WSOLClassifier(nn.Module):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.encoder = encoder
         self.fc = nn.Linear(encoder.feature_info.out_channels, num_classes)
+        if getattr(encoder, "head_init", "xavier") == "xavier":  # the official initialize_head
+            nn.init.xavier_uniform_(self.fc.weight)
+            nn.init.zeros_(self.fc.bias)
         self.num_classes = num_classes
 
     @property

@@ -3,7 +3,9 @@
 Block: nearest upsample x2, bilinear resize to the skip if sizes differ, concat the skip,
 2 x [Conv3x3 (no bias), BN, ReLU]. Final Conv3x3 -> 2 channels (0 = background,
 1 = foreground), resized to the input size when the last block does not land on it.
-The decoder does not take the CAM as input.
+The decoder does not take the CAM as input. Initialization as the official F-CAM
+(``dlib/base/initialization.py:4-28``): decoder convs kaiming-uniform (fan-in, ReLU) with zero
+bias, BN weight 1 and bias 0, the segmentation head (``out_conv``) xavier-uniform, zero bias.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class UNetDecoder(nn.Module):
             DecoderBlock(cin, s, cout) for cin, s, cout in zip(cins, skips, widths, strict=True)
         )
         self.out_conv = nn.Conv2d(widths[-1], 2, 3, padding=1)
+        initialize_official(self)
 
     def forward(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """features from the encoder -> logits (B, 2, *size)."""
@@ -72,6 +75,20 @@ class UNetDecoder(nn.Module):
         if x.shape[-2:] != tuple(size):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return x
+
+
+def initialize_official(decoder: UNetDecoder) -> None:
+    """The official F-CAM initialization of a decoder (``initialize_decoder`` for the blocks and
+    the centre, ``initialize_head`` for the segmentation head)."""
+    for m in decoder.modules():
+        if isinstance(m, nn.Conv2d) and m is not decoder.out_conv:
+            nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        if isinstance(m, nn.Conv2d) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    nn.init.xavier_uniform_(decoder.out_conv.weight)
 
 
 def build_decoder(encoder: WSOLEncoder) -> UNetDecoder:
@@ -113,8 +130,11 @@ class FCAM(nn.Module):
     def forward(self, x: torch.Tensor, with_features: bool = False) -> tuple:
         """(class logits (B, K), segmentation logits (B, 2, H, W)); with ``with_features`` also
         the encoder's features first (one encoder pass feeds the CAM and the decoder)."""
-        with torch.no_grad():
-            feats, logits = self.classifier.forward_features(x)
+        # the frozen classifier in fp32 even under autocast (the CAM and the seeds come from
+        # these features, in fp32 as the official code); the decoder runs under the caller's
+        # autocast
+        with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
+            feats, logits = self.classifier.forward_features(x.float())
         seg = self.decoder([f.detach() for f in feats], x.shape[-2:])
         return (feats, logits, seg) if with_features else (logits, seg)
 
