@@ -11,7 +11,9 @@ settings (ImageNet weights, GPU). Runs resume from their checkpoints when interr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -22,10 +24,11 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 from fcam_nb.cams import BASELINES  # noqa: E402
-from fcam_nb.checkpoint import CheckpointError  # noqa: E402
+from fcam_nb.checkpoint import CheckpointError, write_text_atomic  # noqa: E402
 from fcam_nb.config import ConfigError, RunConfig, Variant  # noqa: E402
 from fcam_nb.cost import cpu_refusal  # noqa: E402
 from fcam_nb.data import SyntheticConfig, official_metadata  # noqa: E402
+from fcam_nb.data.synthetic import DataInUseError, data_lock, seed_folder  # noqa: E402
 from fcam_nb.evaluate import (  # noqa: E402
     cam_predictor,
     center_prior_predictor,
@@ -70,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="CAM method whose seeds train F-CAM")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the "
                    "batches (synthetic: also of the generated set)")
-    p.add_argument("--data", default="data/synthetic", help="synthetic dataset folder")
+    p.add_argument("--data", help="synthetic dataset folder (default: data/synthetic/seed<SEED>, "
+                                  "one per seed)")
     p.add_argument("--dataset", choices=["synthetic", "CUB", "OpenImages"], default="synthetic",
                    help="which dataset")
     p.add_argument("--data-root", help="CUB/OpenImages: image folder")
@@ -104,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.dataset == "synthetic" and args.backbone is not None:
         p.error("--backbone applies to CUB/OpenImages; the synthetic set uses the tiny backbone")
     for name in ("out", "data"):
-        if Path(getattr(args, name)).is_file():
+        if getattr(args, name) is not None and Path(getattr(args, name)).is_file():
             p.error(f"--{name} {getattr(args, name)} is a file; give a folder")
     args.backbone = args.backbone or "resnet50"
     return args
@@ -115,7 +119,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     if args.dataset == "synthetic":
         # stage 1 is validated by the one CAM method this job trains F-CAM on (the classifier
         # it selects is the same as when all six are scored: one run, per-method selection)
-        cfg = synthetic_run(args.data, args.out, SyntheticConfig(seed=args.seed), variant=variant,
+        data = args.data or seed_folder("data/synthetic", args.seed)
+        cfg = synthetic_run(data, args.out, SyntheticConfig(seed=args.seed), variant=variant,
                             seed=args.seed, select_methods=(args.method,))
         cfg = cfg.override(device=args.device) if args.device else cfg
     elif args.rehearsal:
@@ -147,12 +152,24 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     try:
         cfg = build_config(args).check(splits=("train", "val", "test"))
-        out = Path(cfg.out_dir)
-        t0 = time.time()
-        classifier = train_classifier(cfg)
-        model = train_fcam(cfg, classifier)
-    except (ConfigError, CheckpointError) as e:
+    except (ConfigError, CheckpointError, DataInUseError, OSError) as e:
         raise SystemExit(f"fcam-nb: {e}") from None
+    # a synthetic set is read under a shared lock: no other job regenerates it meanwhile
+    in_use = (data_lock(Path(cfg.data.data_root).parent, exclusive=False)
+              if args.dataset == "synthetic" else contextlib.nullcontext())
+    try:
+        with in_use:
+            return _run(args, cfg)
+    except (ConfigError, CheckpointError, DataInUseError) as e:
+        raise SystemExit(f"fcam-nb: {e}") from None
+
+
+def _run(args: argparse.Namespace, cfg: RunConfig) -> dict:
+    """Train (or resume) both stages, evaluate on the test split, write the results."""
+    out = Path(cfg.out_dir)
+    t0 = time.time()
+    classifier = train_classifier(cfg)
+    model = train_fcam(cfg, classifier)
     test = cfg.data.dataset("test", train=False)
     cam = cam_predictor(classifier, args.method, **cfg.cam_kwargs(args.method))
     baseline = evaluate_split(cfg, cam, "test", keep_maps=True, dataset=test)
@@ -168,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    write_text_atomic(out / "results.json", json.dumps(results, indent=1))
     n = min(6, len(test))
     items = [test[i] for i in range(n)]
     fig = show_localization(
@@ -179,7 +196,9 @@ def main(argv: list[str] | None = None) -> dict:
         masks=[it["mask"] for it in items] if "mask" in items[0] else None,
         tau=[baseline["best_tau"], fcam["best_tau"]] if "best_tau" in baseline else 0.5,
     )
-    fig.savefig(out / "localization.png", dpi=100)
+    tmp = out / ".localization.png.tmp"
+    fig.savefig(tmp, dpi=100, format="png")
+    os.replace(tmp, out / "localization.png")  # replaces a symbolic link, never writes through
     keys = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "cls_acc")
     print(f"{'':12s}" + "".join(f"{k:>16s}" for k in keys if k in results["fcam"]))
     for name in ("center_prior", "baseline", "fcam"):

@@ -8,6 +8,8 @@
 * ``run_lock``: an exclusive lock on ``<folder>/.lock`` while a run writes there, so a second
   run (another notebook kernel, another terminal) stops with a clear message instead of
   interleaving its checkpoints and log records.
+* ``open_no_follow`` / ``append_line`` / ``write_text_atomic``: a run folder's own files are never
+  written through a symbolic link.
 """
 
 from __future__ import annotations
@@ -84,6 +86,46 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return stale
 
 
+def open_no_follow(path: str | os.PathLike, flags: int, what: str = "run file") -> int:
+    """``os.open(path, flags | O_NOFOLLOW)``: a run folder's own files (lock, log) are never
+    written through a symbolic link (which could point anywhere). Raises ``CheckpointError``
+    naming the link."""
+    path = Path(path)
+    if path.is_symlink():
+        raise CheckpointError(f"{path} is a symbolic link: fcam_nb does not write its {what} "
+                              f"through links; remove it (the run recreates the file)")
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as e:
+        if path.is_symlink():  # created in between
+            raise CheckpointError(f"{path} is a symbolic link: remove it") from None
+        raise OSError(e.errno, f"cannot open {what} {path}: {e.strerror}") from None
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line to a run's log, never through a symbolic link."""
+    fd = open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "log")
+    with os.fdopen(fd, "a") as f:
+        f.write(line + "\n")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file through a temporary file and ``os.replace`` (a symbolic link at
+    ``path`` is replaced, never followed)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".txt.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 @contextlib.contextmanager
 def run_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive lock on ``folder/.lock`` (``fcntl.flock``: released by the OS if the
@@ -96,7 +138,7 @@ def run_lock(folder: str | os.PathLike) -> Iterator[None]:
         return
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as f:
+    with os.fdopen(open_no_follow(folder / ".lock", os.O_RDWR | os.O_CREAT, "lock"), "r+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -318,8 +319,9 @@ def run_fingerprint(cfg: RunConfig, stage: int) -> str:
 
     Hashes the settings (stage 1's for stage 1; stage 1's and 2's for stage 2; not paths, device,
     progress bars or epoch counts, so a run can move or be extended; stage 1 not
-    ``stage1.shared``), the train/val metadata files
-    and, for the synthetic set, the generator's ``config.json`` beside the images folder.
+    ``stage1.shared``), the train/val metadata files, the train/val images themselves
+    (``images_digest``: changed images are refused, not silently reused) and, for the synthetic
+    set, the generator's ``config.json`` beside the images folder.
     """
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage}")
@@ -337,4 +339,40 @@ def run_fingerprint(cfg: RunConfig, stage: int) -> str:
     for path in files:
         if path.is_file():
             digest.update(path.name.encode() + path.read_bytes())
+    digest.update(images_digest(cfg.data.data_root, cfg.data.metadata_root, ("train", "val")))
     return digest.hexdigest()[:16]
+
+
+_SAMPLE = 4096
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _file_sample(path: str, size: int, mtime_ns: int) -> bytes:
+    """sha1 of a file's size, first and last 4 KiB (cached per size and mtime)."""
+    h = hashlib.sha1(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(_SAMPLE))
+        if size > _SAMPLE:
+            f.seek(max(size - _SAMPLE, _SAMPLE))
+            h.update(f.read(_SAMPLE))
+    return h.digest()
+
+
+def images_digest(data_root: str | os.PathLike, metadata_root: str | os.PathLike,
+                  splits: tuple[str, ...]) -> bytes:
+    """A digest of the image files the splits list: each one's id, size and first and last
+    4 KiB (an edited, swapped or replaced image changes it; moving the folder or copying the
+    files does not). Missing files are skipped here (the dataset reports them)."""
+    h = hashlib.sha256()
+    for split in splits:
+        ids = Path(metadata_root) / split / "image_ids.txt"
+        if not ids.is_file():
+            continue
+        for image_id in ids.read_text(encoding="utf-8", errors="replace").split():
+            path = Path(data_root) / image_id
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            h.update(image_id.encode() + _file_sample(str(path), st.st_size, st.st_mtime_ns))
+    return h.digest()

@@ -140,10 +140,29 @@ def weights_digest(module: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def load_weights(module: nn.Module, weights, path: Path) -> None:
+    """``module.load_state_dict(weights)``, refused (``CheckpointError`` naming ``path``) when
+    the weights do not fit the module (other shapes or names, or not a state dict)."""
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, KeyError, AttributeError, ValueError) as e:
+        raise checkpoint.CheckpointError(
+            f"{path}: its weights do not fit this model ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200]}); delete it to retrain, or choose another "
+            f"out_dir") from None
+
+
 def load_checked(path: Path, device: torch.device, fingerprint: str,
-                 classifier_id: str | None = None) -> dict:
+                 classifier_id: str | None = None, finished: Path | None = None) -> dict:
     """A checkpoint, refused (``CheckpointError``) when it has no fingerprint, was trained with
-    other settings or data, or (``classifier_id`` given) on another stage-1 classifier."""
+    other settings or data, or (``classifier_id`` given) on another stage-1 classifier. A
+    missing file while ``finished`` (the stage's ``*_last.pt``) exists says what to delete."""
+    if finished is not None and not path.is_file() and finished.is_file():
+        prefix = finished.name.rsplit("_", 1)[0]
+        raise checkpoint.CheckpointError(
+            f"{path} is missing, but {finished} says this stage finished, so it will not be "
+            f"trained again: restore the file, or delete {prefix}_*.pt in {path.parent} to "
+            f"retrain the stage")
     state = checkpoint.load(path, device)
     saved = state.get("fingerprint")
     if saved is None:
@@ -204,8 +223,7 @@ def _set_lr(opt: torch.optim.Optimizer, epoch: int, stage: Stage) -> None:
 
 def _log(path: Path, record: dict) -> None:
     if distributed.is_main():
-        with open(path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        checkpoint.append_line(path, json.dumps(record))
 
 
 def fit(cfg: RunConfig, stage: Stage) -> None:
@@ -227,11 +245,16 @@ def _fit(cfg: RunConfig, stage: Stage) -> None:
     if last.is_file():
         state = load_checked(last, device, stage.fingerprint, stage.classifier_id)
         _check_epochs(last, state, stage)
-        stage.trained.load_state_dict(state["weights"])
-        stage.optimizer.load_state_dict(state["optimizer"])
-        if stage.extra_state is not None:
-            stage.extra_state.load_state_dict(state["extra_state"])
-        start, best, history = state["epoch"] + 1, state["best"], state["history"]
+        load_weights(stage.trained, state["weights"], last)
+        try:
+            stage.optimizer.load_state_dict(state["optimizer"])
+            if stage.extra_state is not None:
+                stage.extra_state.load_state_dict(state["extra_state"])
+            start, best, history = state["epoch"] + 1, state["best"], state["history"]
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise checkpoint.CheckpointError(
+                f"{last}: its training state does not fit this run ({type(e).__name__}: {e}); "
+                f"delete it to retrain") from None
     if start >= stage.epochs:
         return
     train_set = cfg.data.dataset("train", train=True)

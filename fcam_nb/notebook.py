@@ -31,6 +31,7 @@ from fcam_nb.config import ABLATION, RunConfig, Variant
 from fcam_nb.cost import cpu_refusal
 from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader, official_metadata
 from fcam_nb.data.official import canonical_name
+from fcam_nb.data.synthetic import seed_folder
 from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor
 from fcam_nb.models import FCAM, WSOLClassifier
 from fcam_nb.presets import paper_run, synthetic_run
@@ -106,6 +107,52 @@ class Profile:
         return self.base.with_variant(variant or Variant())
 
 
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def env_flag(name: str, env: dict | None = None) -> bool:
+    """A boolean environment variable: 1/true/yes/on or 0/false/no/off (any case; unset: off).
+    Anything else raises ``ValueError`` naming the variable and the accepted values."""
+    raw = (os.environ if env is None else env).get(name, "")
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
+
+
+def check_settings(name: str | None = None, dataset: str | None = None,
+                   schedule: str | None = None, runs: str | os.PathLike | None = None) -> None:
+    """Check every notebook setting (the arguments, else the ``FCAM_*`` environment) before any
+    download or training; raises ``ValueError`` listing each problem with the accepted values."""
+    from fcam_nb.presets import SCHEDULES
+
+    env = os.environ
+    problems = []
+    name = name or env.get("FCAM_PROFILE", "ci")
+    if name not in ("ci", "full"):
+        problems.append(f"FCAM_PROFILE must be 'ci' or 'full', got {name!r}")
+    dataset = dataset or env.get("FCAM_DATASET", "CUB")
+    try:
+        canonical_name(dataset)
+    except ValueError as e:
+        problems.append(str(e))
+    schedule = schedule or env.get("FCAM_SCHEDULE", "colab")
+    if schedule not in SCHEDULES:
+        problems.append(f"FCAM_SCHEDULE must be one of {sorted(SCHEDULES)}, got {schedule!r}")
+    for flag in ("FCAM_REHEARSAL", "FCAM_ALLOW_CPU"):
+        try:
+            env_flag(flag)
+        except ValueError as e:
+            problems.append(str(e))
+    runs = Path(runs or env.get("FCAM_RUNS", "runs/nb"))
+    if runs.exists() and not runs.is_dir():
+        problems.append(f"FCAM_RUNS {runs} is a file: give a folder for the run checkpoints")
+    if problems:
+        raise ValueError("these settings cannot work:\n  - " + "\n  - ".join(problems))
+
+
 def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = None,
                 data_root: str | None = None, runs: str | None = None,
                 schedule: str | None = None, synthetic: SyntheticConfig | None = None) -> Profile:
@@ -121,19 +168,19 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
         ValueError: unknown profile or dataset; ``full`` without ``FCAM_DATA_ROOT``.
         RuntimeError: ``full`` without CUDA (the message gives the estimated cost per step).
     """
+    check_settings(name, dataset, schedule, runs)
     env = os.environ
     name = name or env.get("FCAM_PROFILE", "ci")
-    if name not in ("ci", "full"):
-        raise ValueError(f"FCAM_PROFILE must be 'ci' or 'full', got {name!r}")
     runs = Path(runs or env.get("FCAM_RUNS", "runs/nb"))
     if name == "ci":
-        base = synthetic_run(runs / "data", runs / "run", synthetic or SyntheticConfig(seed=seed),
+        data = seed_folder(runs / "data", seed)  # one set per seed: never rewritten under a job
+        base = synthetic_run(data, runs / "run", synthetic or SyntheticConfig(seed=seed),
                              seed=seed, select_methods=CI_METHODS)  # a classifier each for notebook 04
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return Profile("ci", runs, base.override(progress=False, device=device))
     dataset = dataset or env.get("FCAM_DATASET", "CUB")
     data_root = data_root or env.get("FCAM_DATA_ROOT")
-    if env.get("FCAM_REHEARSAL") == "1":
+    if env_flag("FCAM_REHEARSAL"):
         base = rehearsal_run(dataset, runs / f"rehearsal_data_{dataset}", runs / f"run_{dataset}",
                              seed=seed)
         return Profile("full", runs, base, dataset=canonical_name(dataset), rehearsal=True)
@@ -145,7 +192,7 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
     base = paper_run(dataset, data_root, metadata, runs / f"run_{dataset}_{schedule}", seed=seed,
                      schedule=schedule)
     if not torch.cuda.is_available():
-        if env.get("FCAM_ALLOW_CPU") != "1":
+        if not env_flag("FCAM_ALLOW_CPU"):
             raise RuntimeError(cpu_refusal(base).replace("--rehearsal", "FCAM_REHEARSAL=1")
                                .replace("--allow-cpu", "FCAM_ALLOW_CPU=1"))
         base = base.override(device="cpu")
@@ -245,7 +292,8 @@ def prepare_data(profile_name: str, dataset: str, data_root: str) -> str:
     done. Returns the image folder to pass to the profile."""
     from fcam_nb.data import prepare
 
-    if profile_name != "full" or os.environ.get("FCAM_REHEARSAL") == "1":
+    check_settings(profile_name, dataset)  # every setting before a download starts
+    if profile_name != "full" or env_flag("FCAM_REHEARSAL"):
         return data_root
     name = canonical_name(dataset)
     root = Path(data_root)

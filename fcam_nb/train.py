@@ -19,7 +19,15 @@ from fcam_nb import distributed
 from fcam_nb.cams import build_cam_method, upsample_maps
 from fcam_nb.config import RunConfig, Stage1Config, run_fingerprint
 from fcam_nb.data.transforms import denormalize_255
-from fcam_nb.engine import Stage, autocast, best_path, fit, load_checked, weights_digest
+from fcam_nb.engine import (
+    Stage,
+    autocast,
+    best_path,
+    fit,
+    load_checked,
+    load_weights,
+    weights_digest,
+)
 from fcam_nb.evaluate import cam_predictors, fcam_predictor, joint
 from fcam_nb.losses import FCAMObjective
 from fcam_nb.models import FCAM, WSOLClassifier, build_classifier, build_decoder
@@ -95,8 +103,10 @@ def load_classifier(cfg: RunConfig, which: str = "best", method: str | None = No
     method; see ``classifier_path``), in eval mode."""
     device = cfg.torch_device()
     model = build_classifier(cfg.backbone, cfg.data.num_classes).to(device)
-    state = load_checked(classifier_path(cfg, which, method), device, run_fingerprint(cfg, 1))
-    model.load_state_dict(state["weights"])
+    path = classifier_path(cfg, which, method)
+    state = load_checked(path, device, run_fingerprint(cfg, 1),
+                         finished=classifier_path(cfg, "last"))
+    load_weights(model, state["weights"], path)
     return model.eval()
 
 
@@ -168,6 +178,7 @@ def _load_decoder(cfg: RunConfig, classifier: WSOLClassifier, which: str, classi
     all its weights: ~100 MB for ResNet50)."""
     model = build_fcam(cfg, classifier)
     path = Path(cfg.out_dir) / f"{cfg.stage2.variant.tag}_{which}.pt"
-    state = load_checked(path, cfg.torch_device(), run_fingerprint(cfg, 2), classifier_id)
-    model.decoder.load_state_dict(state["weights"])
+    state = load_checked(path, cfg.torch_device(), run_fingerprint(cfg, 2), classifier_id,
+                         finished=path.with_name(f"{cfg.stage2.variant.tag}_last.pt"))
+    load_weights(model.decoder, state["weights"], path)
     return model.eval()

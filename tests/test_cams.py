@@ -188,7 +188,7 @@ def test_api_batch_eval_no_param_grad_hooks_removed(model, images, name):
 
 
 def test_hook_removed_on_error(model):
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="expected input.*to have 3 channels"):
         GradCAM(model)(torch.randn(1, 2, 32, 32), torch.tensor([0]))  # wrong channel count
     assert not model.cam_layer._forward_hooks
 
@@ -389,3 +389,20 @@ def test_smooth_gradcampp_official_activations_option(model, images):
     assert ref.activations == "clean"
     with pytest.raises(ValueError, match="activations must be one of"):
         SmoothGradCAMpp(model, activations="noisy")
+
+
+def test_inputs_the_model_cannot_take_are_named(model, images):
+    with pytest.raises(ValueError, match="images are torch.float16 but the model's weights are "
+                                         "torch.float32"):
+        CAM(model)(images.half(), TARGETS)
+    with pytest.raises(ValueError, match="torch.float64"):
+        GradCAM(model)(images.double(), TARGETS)
+    with pytest.raises(ValueError, match=r"cannot run on images of shape \(3, 3, 2, 2\)"):
+        GradCAM(model)(images[..., :2, :2], TARGETS)
+
+
+def test_normalize_survives_a_range_that_overflows_float32():
+    maps = torch.tensor([[[-3e38, 0.0], [1e38, 3e38]]])
+    out = normalize_maps(maps)
+    assert torch.isfinite(out).all() and out.min() == 0 and out.max() == 1
+    assert out[0, 0, 1].item() == pytest.approx(0.5)

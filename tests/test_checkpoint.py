@@ -83,3 +83,20 @@ def test_a_second_run_in_the_same_folder_is_stopped(tmp_path):
         other.join(30)
     with run_lock(tmp_path):  # free again once the other run ended
         pass
+
+
+def test_run_files_are_never_written_through_links(tmp_path):
+    from fcam_nb.checkpoint import append_line
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").symlink_to(victim)
+    with pytest.raises(CheckpointError, match=r"\.lock is a symbolic link"):
+        with run_lock(run):
+            pass
+    (run / "log.jsonl").symlink_to(victim)
+    with pytest.raises(CheckpointError, match=r"log.jsonl is a symbolic link"):
+        append_line(run / "log.jsonl", "{}")
+    assert victim.read_text() == "precious"  # not truncated, nothing appended

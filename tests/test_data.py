@@ -356,3 +356,83 @@ def test_training_batches_keep_a_last_batch_of_one_image():
     sizes = [len(g) for g in make_loader(list(range(33)), 8, torch.Generator().manual_seed(0))
              .batch_sampler]
     assert sizes == [8, 8, 8, 8, 1]
+
+
+# --- issue 23: nothing misread ---------------------------------------------------------------
+
+
+def test_16_bit_and_float_pixels_are_converted_or_refused(tmp_path):
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)  # 0..63000
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), ramp)  # a 16-bit grayscale PNG
+    rgb = load_image(path)
+    np.testing.assert_array_equal(rgb[..., 0], (ramp >> 8).astype(np.uint8))  # not all white
+    tif = tmp_path / "float.tif"
+    Image.fromarray(np.full((8, 8), 0.5, np.float32), mode="F").save(tif)
+    with pytest.raises(ImageFileError, match="float.tif has 'F' pixels"):
+        load_image(tif)
+    mask = tmp_path / "mask16.png"
+    m = np.zeros((8, 8), np.uint16)
+    m[2:6, 2:6] = 1  # a 0/1 mask saved with 16 bits
+    cv2.imwrite(str(mask), m)
+    gt = load_gt_mask(tmp_path, ["mask16.png"], "", 8)
+    assert int((gt == 1).sum()) == 16  # was 0: the 8-bit conversion turned the 1s into 0s
+
+
+def test_too_large_images_are_named(tmp_path, monkeypatch):
+    path = tmp_path / "huge.png"
+    Image.new("RGB", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64x64 > 2 x 100: a decompression bomb
+    with pytest.raises(ImageFileError, match="huge.png is too large"):
+        image_size(path)
+    with pytest.raises(ImageFileError, match="huge.png is too large"):
+        load_image(path)
+
+
+def test_labels_are_bounded_without_an_explicit_class_count(tmp_path, synth):
+    broken = tmp_path / "b"
+    shutil.copytree(synth, broken)
+    labels = broken / "metadata" / "test" / "class_labels.txt"
+    lines = labels.read_text().splitlines()
+    lines[0] = lines[0].rsplit(",", 1)[0] + ",7"  # the generator recorded 4 classes
+    labels.write_text("\n".join(lines) + "\n")
+    with pytest.raises(MetadataError, match=r"label 7 out of range \[0, 4\)"):
+        WSOLDataset(**split_paths(broken, "test"), resize=64, size=64)
+    (broken / "config.json").unlink()  # no record of the class count: it must be given
+    with pytest.raises(ValueError, match="num_classes is needed"):
+        WSOLDataset(**split_paths(broken, "test"), resize=64, size=64)
+
+
+def test_a_box_outside_its_image_is_named_when_sizes_come_from_the_files(tmp_path):
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "images" / "a.png")
+    meta = root / "meta"
+    meta.mkdir()
+    (meta / "image_ids.txt").write_text("a.png\n")
+    (meta / "class_labels.txt").write_text("a.png,0\n")
+    (meta / "image_sizes.txt").write_text("")  # the OpenImages protocol: sizes from the files
+    (meta / "localization.txt").write_text("a.png,1,1,20,5\n")
+    ds = WSOLDataset(root / "images", meta, resize=8, size=8, num_classes=2)
+    with pytest.raises(MetadataError, match=r"localization.txt: box .* of 'a.png' lies outside "
+                                            r"its 8x8 image"):
+        ds[0]
+
+
+def test_synthetic_sets_are_written_whole_and_never_under_a_reader(tmp_path):
+    from fcam_nb.data.synthetic import DataInUseError, data_lock
+
+    root = tmp_path / "seed0"
+    generate(root, SMALL)
+    first = _digest(root)
+    with data_lock(root, exclusive=False):  # a job reads it
+        with pytest.raises(DataInUseError, match="read by a running job"):
+            generate(root, SyntheticConfig(n_train=8, n_val=4, n_test=4, seed=4))
+    assert _digest(root) == first  # untouched
+    generate(root, SyntheticConfig(n_train=8, n_val=4, n_test=4, seed=4))  # once free: replaced
+    assert _digest(root) != first
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".seed0.")) == [
+        ".seed0.lock"]  # no temporary or old folder left behind
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OSError, match="cannot write the synthetic set"):
+        generate(tmp_path / "afile" / "data", SMALL)  # a folder that cannot be made

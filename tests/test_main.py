@@ -98,3 +98,17 @@ def test_help_lists_choices_and_defaults_in_plain_text(capsys):
     assert "{cam,gradcam,gradcampp,smoothgradcampp,xgradcam,layercam}" in text
     assert "(default: runs/main)" in text and "stage-1 epochs (default: 16 synthetic" in text
     assert "``" not in text and "default: None" not in text
+
+
+def test_each_seed_has_its_own_data_folder_and_unwritable_data_is_named(tmp_path, monkeypatch):
+    from fcam_nb.__main__ import build_config, parse_args
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(job, "SyntheticConfig",
+                        functools.partial(SyntheticConfig, n_train=8, n_val=4, n_test=4))
+    cfg = build_config(parse_args(["--seed", "1", "--out", "r1"]))
+    assert cfg.data.data_root == str(tmp_path / "data" / "synthetic" / "seed1" / "images") or \
+        cfg.data.data_root == "data/synthetic/seed1/images"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit, match="cannot write the synthetic set to afile/sub"):
+        main(["--data", "afile/sub", "--out", "r2", "--no-progress"])

@@ -26,7 +26,7 @@ def test_profiles(monkeypatch, tmp_path, capsys):
     # an exercise's own dataset settings, in its own folder
     small = nb.SyntheticConfig(n_train=4, n_val=2, n_test=2, object_scale=1.0)
     other = nb.get_profile("ci", runs=str(tmp_path / "big"), synthetic=small)
-    assert '"object_scale": 1.0' in (tmp_path / "big" / "data" / "config.json").read_text()
+    assert '"object_scale": 1.0' in (tmp_path / "big" / "data" / "seed0" / "config.json").read_text()
     assert other.config().out_dir == str(tmp_path / "big" / "run")
 
 
@@ -59,3 +59,27 @@ def test_variant_tags_and_labels_are_distinct():
                 for a in (True, False)]
     assert len({v.tag for v in variants}) == 8 and Variant("cam").tag == "fcam_cam"
     assert [v.label for v in nb.ABLATION] == ["SR", "SR+CRF", "SR+CRF+ASC"]
+
+
+def test_every_setting_is_checked_before_any_download(monkeypatch, tmp_path):
+    from fcam_nb.data import prepare
+
+    monkeypatch.setattr(prepare, "prepare_cub", lambda *a, **k: pytest.fail("download started"))
+    monkeypatch.setenv("FCAM_SCHEDULE", "fast")
+    with pytest.raises(ValueError, match=r"FCAM_SCHEDULE must be one of \['colab', 'paper'\]"):
+        nb.prepare_data("full", "CUB", str(tmp_path / "CUB" / "images"))
+    monkeypatch.delenv("FCAM_SCHEDULE")
+    monkeypatch.setenv("FCAM_REHEARSAL", "maybe")
+    with pytest.raises(ValueError, match="FCAM_REHEARSAL='maybe' is not a boolean"):
+        nb.prepare_data("full", "CUB", str(tmp_path / "CUB" / "images"))
+    for word in ("yes", "TRUE", "on", "1"):  # the usual spellings are a rehearsal, no download
+        monkeypatch.setenv("FCAM_REHEARSAL", word)
+        assert nb.prepare_data("full", "CUB", "data/CUB/images") == "data/CUB/images"
+        assert nb.env_flag("FCAM_REHEARSAL")
+    monkeypatch.setenv("FCAM_REHEARSAL", "no")
+    assert not nb.env_flag("FCAM_REHEARSAL")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("FCAM_RUNS", str(afile))
+    with pytest.raises(ValueError, match="FCAM_RUNS .*afile is a file"):
+        nb.get_profile("ci")

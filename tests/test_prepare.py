@@ -52,7 +52,8 @@ def test_cub_metadata_from_archive(tmp_path):
     assert meta.boxes[first] == [(3.0, 4.0, 23.0, 14.5)]  # x, y, x + w, y + h
     assert prepare.holdout_val(tmp_path / "meta", per_class=1) == {"train": 2, "val": 2}
     assert prepare.validate_split(cub / "images", tmp_path / "meta" / "val", 2) == 2
-    ds = WSOLDataset(cub / "images", tmp_path / "meta" / "val", resize=32, size=32)
+    ds = WSOLDataset(cub / "images", tmp_path / "meta" / "val", resize=32, size=32,
+                     num_classes=200)
     assert ds[0]["boxes"].shape == (1, 4)
 
 
@@ -194,3 +195,77 @@ def test_prepare_openimages_from_its_two_archives_runs_twice(tmp_path):
     assert prepare.prepare_openimages(tmp_path / "OI", images_zip, masks_zip, **kw) == first
     ds = WSOLDataset(tmp_path / "OI", tmp_path / "OI" / "metadata" / "test", num_classes=2)
     assert "mask" in ds[0] and "boxes" not in ds[0]  # masks only, no image sizes needed
+
+
+# --- issue 23: nothing written outside the target -------------------------------------------
+
+
+def _tar_with(path, members):
+    """A tar of (TarInfo, bytes or None) members, as a hostile archive would hold them."""
+    import io
+
+    with tarfile.open(path, "w") as t:
+        for info, data in members:
+            t.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _info(name, kind=tarfile.REGTYPE, size=0, linkname=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, size, linkname
+    return info
+
+
+@pytest.mark.parametrize("kind, linkname, match", [
+    (tarfile.SYMTYPE, "../../outside.txt", "is a symbolic link"),
+    (tarfile.LNKTYPE, "victim.txt", "is a hard link"),
+    (tarfile.FIFOTYPE, "", "is a special file"),
+])
+def test_tar_links_and_special_members_are_refused(tmp_path, kind, linkname, match):
+    """The CVE-2025-4517 pattern needs a symlink then a hard link through it: every link member
+    is refused on any Python, before anything escapes."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    tar = _tar_with(tmp_path / "evil.tar", [(_info("sub", tarfile.DIRTYPE), None),
+                                            (_info("sub/link", kind, linkname=linkname), None),
+                                            (_info("sub/link/x.txt", size=4), b"evil")])
+    with pytest.raises(prepare.ArchiveError, match=match):
+        prepare.extract(tar, tmp_path / "out")
+    assert outside.read_text() == "keep"
+    assert not (tmp_path / "out" / "sub" / "link").exists()
+
+
+def test_members_through_an_existing_link_or_with_dotdot_are_refused(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "images").symlink_to(outside)  # a folder of the target that points away
+    tar = _tar_with(tmp_path / "a.tar", [(_info("images/x.jpg", size=3), b"abc")])
+    with pytest.raises(prepare.ArchiveError, match="not a real folder"):
+        prepare.extract(tar, dest)
+    assert not (outside / "x.jpg").exists()
+    tar = _tar_with(tmp_path / "b.tar", [(_info("ok/../../../escape.txt", size=1), b"x")])
+    with pytest.raises(prepare.ArchiveError, match="escapes"):
+        prepare.extract(tar, tmp_path / "out2")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_zip_links_are_named_and_bombs_stopped(tmp_path):
+    import stat as st
+
+    link = tmp_path / "link.zip"
+    with zipfile.ZipFile(link, "w") as z:
+        info = zipfile.ZipInfo("a/evil")
+        info.external_attr = (st.S_IFLNK | 0o777) << 16
+        z.writestr(info, "/etc/passwd")
+    with pytest.raises(prepare.ArchiveError, match="symbolic link or special file"):
+        prepare.extract(link, tmp_path / "out")  # not "truncated or corrupt"
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", bytes(80 << 20))  # 80 MB of zeros, ~80 KB compressed
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(prepare.ArchiveError, match="expands to more than"):
+        prepare.extract(bomb, tmp_path / "out3")
+    prepare.extract(bomb, tmp_path / "out4", max_bytes=100 << 20)  # allowed when asked for
+    assert (tmp_path / "out4" / "zeros.bin").stat().st_size == 80 << 20

@@ -305,3 +305,38 @@ def test_the_untrained_model_competes_and_stage2_uses_nesterov(data, tmp_path):
         assert load(tmp_path / "run" / name)["epoch"] == kept
     state = load(tmp_path / "run" / "fcam_cam_last.pt")
     assert state["optimizer"]["param_groups"][0]["nesterov"] is True  # official config.py:144
+
+
+def test_changed_images_and_unfit_checkpoints_are_refused_naming_the_file(data, tmp_path):
+    import shutil
+
+    from fcam_nb.engine import load_weights
+
+    cfg = _cfg(data, tmp_path / "run", epochs=1)
+    clf = train_classifier(cfg)
+    # the images are part of the fingerprint: one image edited (same size) -> another run
+    before = run_fingerprint(cfg, 1)
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    moved = _cfg(copy, tmp_path / "run", epochs=1)
+    assert run_fingerprint(moved, 1) == before  # the same files elsewhere: the same run
+    image = sorted((copy / "images" / "train").rglob("*.png"))[0]
+    raw = bytearray(image.read_bytes())
+    raw[-20] ^= 0xFF  # same size, other content
+    image.write_bytes(bytes(raw))
+    assert run_fingerprint(moved, 1) != before
+    with pytest.raises(CheckpointError, match="trained with other settings or data"):
+        train_classifier(moved)
+    # weights that do not fit: the file is named
+    state = load(tmp_path / "run" / "stage1_best_cam.pt")
+    state["weights"]["fc.weight"] = torch.zeros(9, 3)
+    save_atomic(state, tmp_path / "run" / "stage1_best_cam.pt")
+    with pytest.raises(CheckpointError, match=r"stage1_best_cam.pt: its weights do not fit"):
+        load_classifier(cfg)
+    with pytest.raises(CheckpointError, match="not_weights: its weights do not fit"):
+        load_weights(clf, "not a state dict", tmp_path / "not_weights")
+    # a best checkpoint deleted from a finished stage: what to delete is said
+    (tmp_path / "run" / "stage1_best_cam.pt").unlink()
+    with pytest.raises(CheckpointError, match=r"stage1_best_cam.pt is missing, but .*stage1_last"
+                                              r".pt says this stage finished.*delete stage1_\*"):
+        load_classifier(cfg)

@@ -95,6 +95,21 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = mode
 
 
+@contextlib.contextmanager
+def _explained(name: str, images: torch.Tensor) -> Iterator[None]:
+    """Re-raise the model's own shape errors (an image too small for its pooling layers, wrong
+    channel count) with the images' shape, so the cause is named."""
+    try:
+        yield
+    except RuntimeError as e:
+        if "size" not in str(e).lower() and "shape" not in str(e).lower() \
+                and "channels" not in str(e).lower():
+            raise
+        raise ValueError(f"{name}: the model cannot run on images of shape "
+                         f"{tuple(images.shape)} (too small for its pooling layers, or the wrong "
+                         f"number of channels?): {str(e).splitlines()[0]}") from e
+
+
 class CAMMethod:
     """Base class. ``model`` maps images (B, C, H, W) to logits (B, K).
 
@@ -176,6 +191,11 @@ class CAMMethod:
         if device is not None and images.device != device:
             raise ValueError(f"images are on {images.device} but the model is on {device}: move "
                              f"one of them (e.g. images.to({str(device)!r}))")
+        param = next(self.model.parameters(), None)
+        if param is not None and images.dtype != param.dtype:
+            raise ValueError(f"images are {images.dtype} but the model's weights are "
+                             f"{param.dtype}: convert them (images.to({param.dtype})), or use "
+                             f"torch.autocast for mixed precision")
         if self.needs_grad and torch.is_inference_mode_enabled():
             raise RuntimeError(f"{self.name} needs gradients, which torch.inference_mode() "
                                f"forbids: call it outside inference_mode (no_grad is fine)")
@@ -184,7 +204,7 @@ class CAMMethod:
     def __call__(self, images: torch.Tensor, targets: torch.Tensor | int | None = None) -> torch.Tensor:
         _check_inputs(images, targets)
         images = self._check_call(images)
-        with _eval_mode(self.model):
+        with _eval_mode(self.model), _explained(self.name, images):
             return self.compute(images, targets)
 
     def full_resolution(self, images: torch.Tensor, targets: torch.Tensor | int | None = None
@@ -432,12 +452,19 @@ def build_cam_method(name: str, model: nn.Module, **kwargs) -> CAMMethod:
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     """Per-map min-max to [0, 1]: (B, h, w) -> (B, h, w); a constant map becomes zeros.
 
-    NaN or inf maps raise ValueError.
+    NaN or inf maps raise ValueError; finite maps whose range overflows their dtype (e.g. -3e38
+    and 3e38 in float32) are normalized in float64.
     """
     check_maps(maps, "CAM maps")
     flat = maps.flatten(1)
     lo = flat.min(dim=1, keepdim=True)[0]
     span = flat.max(dim=1, keepdim=True)[0] - lo
+    if not bool(torch.isfinite(span).all()):  # finite values whose range overflows (e.g. +-3e38)
+        wide = flat.double()
+        lo64 = wide.min(dim=1, keepdim=True)[0]
+        span64 = wide.max(dim=1, keepdim=True)[0] - lo64
+        out = torch.where(span64 > 0, (wide - lo64) / torch.where(span64 > 0, span64, 1.0), 0.0)
+        return out.to(maps.dtype).view_as(maps)
     out = torch.where(span > 0, (flat - lo) / torch.where(span > 0, span, 1.0), 0.0)
     return out.view_as(maps)
 

@@ -1,7 +1,8 @@
 """Prepare CUB-200-2011 and OpenImages30k in the wsolevaluation format (needs the internet once).
 
 * ``download(url, dest, md5=None)``: atomic download (``.part`` then rename) with checksum.
-* ``extract(archive, dest)``: tar/tgz/zip, refusing paths that escape ``dest``.
+* ``extract(archive, dest)``: tar/tgz/zip, only files and folders, each path checked here (no
+  link, no escape from ``dest``), a cap on what an archive may expand to.
 * ``cub_metadata(cub_root, out)``: train/test metadata from CUB's own files (images.txt,
   image_class_labels.txt, train_test_split.txt, bounding_boxes.txt): ids
   ``<class folder>/<file>``, 0-based labels, boxes ``x, y, x + w, y + h`` as in wsolevaluation.
@@ -21,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tarfile
 import urllib.request
 import zipfile
 import zlib
 from collections import defaultdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fcam_nb.data.official import SPLIT_SIZES, official_metadata
 from fcam_nb.data.wsol import METADATA_FILES, MetadataError, image_size, read_metadata
@@ -91,35 +93,105 @@ def check_md5(path: str | os.PathLike, md5: str | None) -> None:
                          f"(a truncated or different file: delete it and download again)")
 
 
-def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Unpack a .tar/.tgz/.tar.gz/.zip archive into ``dest`` (no path may escape it; a
-    truncated or corrupt archive raises ``ValueError`` naming it)."""
+# What an archive may expand to by default: 100 times its own size (images barely compress:
+# CUB's 1.1 GB archive unpacks to ~1.2 GB; a zip bomb expands ~1000x), and at least 64 MiB
+EXPANSION_RATIO, MIN_EXPANSION_CAP = 100, 64 << 20
+
+
+class ArchiveError(ValueError):
+    """An archive is corrupt, holds a member this package refuses, or expands too much."""
+
+
+def _member_target(root: Path, name: str, archive: Path) -> Path:
+    """Where member ``name`` goes: a relative path without ``..`` that stays in ``root`` through
+    folders that are real directories (an existing symlink on the way is refused)."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not parts or PurePosixPath(name).is_absolute() or ".." in parts or \
+            (len(name) > 1 and name[1] == ":"):
+        raise ArchiveError(f"{archive}: member {name!r} escapes the target folder (absolute "
+                           f"path or '..'): refused")
+    target = root.joinpath(*[p for p in parts if p not in ("", ".")])
+    here = root
+    for part in target.relative_to(root).parts[:-1]:
+        here = here / part
+        if here.is_symlink() or (here.exists() and not here.is_dir()):
+            raise ArchiveError(f"{archive}: member {name!r} goes through {here}, which is not a "
+                               f"real folder (a symbolic link or a file): refused")
+    if target.is_symlink():
+        raise ArchiveError(f"{archive}: member {name!r} would replace the symbolic link "
+                           f"{target}: refused")
+    return target
+
+
+def _write_member(source, target: Path, budget: list[int], archive: Path, cap: int) -> None:
+    """Stream one regular member to ``target`` (never through a symlink), counting the bytes
+    actually written against the archive's cap (headers can lie)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
+                 0o666)
+    with os.fdopen(fd, "wb") as out:
+        while block := source.read(1 << 20):
+            budget[0] += len(block)
+            if budget[0] > cap:
+                raise ArchiveError(f"{archive} expands to more than {cap} bytes (a zip or tar "
+                                   f"bomb?): extraction stopped; pass max_bytes to allow more")
+            out.write(block)
+
+
+def extract(archive: str | os.PathLike, dest: str | os.PathLike,
+            max_bytes: int | None = None) -> Path:
+    """Unpack a .tar/.tgz/.tar.gz/.zip archive into ``dest``, on any Python version.
+
+    Only regular files and folders are extracted: a symbolic or hard link, device or FIFO
+    member is refused (``ArchiveError`` naming it), as is a path that is absolute, holds
+    ``..`` or goes through an existing symbolic link; each path is resolved and checked here,
+    not by ``tarfile``'s filters (which miss CVE-2025-4517 before Python 3.11.13 / 3.12.11 /
+    3.13.4). Files are written without following links, and extraction stops once more than
+    ``max_bytes`` have been written (default: ``EXPANSION_RATIO`` x the archive's size, at least
+    ``MIN_EXPANSION_CAP``). A truncated or corrupt archive raises ``ArchiveError`` naming it.
+    """
     archive, dest = Path(archive), Path(dest)
     if not archive.is_file():
         raise FileNotFoundError(f"archive not found: {archive}")
+    if max_bytes is None:
+        max_bytes = max(MIN_EXPANSION_CAP, EXPANSION_RATIO * archive.stat().st_size)
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
-
-    def safe(name: str) -> None:
-        if not (root / name).resolve().is_relative_to(root):
-            raise ValueError(f"{archive}: member {name!r} escapes {dest}")
-
+    budget = [0]
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                for name in z.namelist():
-                    safe(name)
-                z.extractall(dest)
+                for info in z.infolist():
+                    target = _member_target(root, info.filename, archive)
+                    kind = stat.S_IFMT(info.external_attr >> 16)  # 0: no Unix file type
+                    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                        raise ArchiveError(f"{archive}: member {info.filename!r} is a symbolic "
+                                           f"link or special file: only files and folders are "
+                                           f"extracted")
+                    if info.is_dir():
+                        target.mkdir(parents=True, exist_ok=True)
+                        continue
+                    with z.open(info) as source:
+                        _write_member(source, target, budget, archive, max_bytes)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as t:
-                for member in t.getmembers():
-                    safe(member.name)
-                t.extractall(dest, filter="data")
+                for member in t:
+                    target = _member_target(root, member.name, archive)
+                    if member.isdir():
+                        target.mkdir(parents=True, exist_ok=True)
+                    elif member.isreg():
+                        with t.extractfile(member) as source:
+                            _write_member(source, target, budget, archive, max_bytes)
+                    else:
+                        kind = ("symbolic link" if member.issym() else "hard link"
+                                if member.islnk() else "special file")
+                        raise ArchiveError(f"{archive}: member {member.name!r} is a {kind}: only "
+                                           f"files and folders are extracted")
         else:
-            raise ValueError(f"{archive}: not a tar or zip archive (truncated or corrupt?)")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
-        raise ValueError(f"{archive} is truncated or corrupt ({type(e).__name__}: {e}); "
-                         f"delete it and download it again") from None
+            raise ArchiveError(f"{archive}: not a tar or zip archive (truncated or corrupt?)")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise ArchiveError(f"{archive} is truncated or corrupt ({type(e).__name__}: {e}); "
+                           f"delete it and download it again") from None
     return dest
 
 

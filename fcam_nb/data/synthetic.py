@@ -33,8 +33,12 @@ Deterministic from ``seed``: the same arguments give byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -249,31 +253,93 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
             (folder / name).write_text("\n".join(lines) + "\n")
 
 
+class DataInUseError(RuntimeError):
+    """A synthetic data folder is being generated or read by another process."""
+
+
+@contextlib.contextmanager
+def data_lock(root: str | os.PathLike, exclusive: bool) -> Iterator[None]:
+    """Hold ``<root>.lock`` beside the data folder: shared while a job reads the set, exclusive
+    while it is (re)generated. Raises ``DataInUseError`` when the other kind is held (a job
+    reading the folder, or a generation under way). No lock without ``fcntl`` (Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    lock = root.parent / f".{root.name}.lock"
+    if lock.is_symlink():
+        raise DataInUseError(f"{lock} is a symbolic link: remove it")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            what = "read by a running job" if exclusive else "being generated"
+            raise DataInUseError(
+                f"the synthetic set {root} is {what} in another process: wait for it, or give "
+                f"this run its own data folder (the default is one folder per seed)") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Path:
     """Generate the dataset under ``root`` (skipped when an identical one is already there).
 
-    Returns the root. A ``config.json`` records the settings; a finished marker is written last so
-    an interrupted generation is redone.
+    Returns the root. A ``config.json`` records the settings. A new set is written into a
+    temporary folder beside ``root`` and renamed into place once complete, under an exclusive
+    ``data_lock``: an interrupted generation leaves the old set (or nothing), and a folder that a
+    running job reads (shared lock) is never rewritten (``DataInUseError``). A folder that cannot
+    be written raises ``OSError`` naming it.
 
     Example:
-        >>> root = generate("data/synthetic", SyntheticConfig(seed=0))
+        >>> root = generate("data/synthetic/seed0", SyntheticConfig(seed=0))
         >>> test = WSOLDataset(**split_paths(root, "test"), resize=64, size=64)
     """
     cfg = cfg or SyntheticConfig()
     root = Path(root)
-    stamp = root / "config.json"
-    done = root / ".complete"
     wanted = json.dumps({**asdict(cfg), "layout": LAYOUT}, sort_keys=True)
-    if done.exists() and stamp.exists() and stamp.read_text() == wanted:
+
+    def complete() -> bool:
+        stamp, done = root / "config.json", root / ".complete"
+        return done.exists() and stamp.exists() and stamp.read_text() == wanted
+
+    if complete():
         return root
-    root.mkdir(parents=True, exist_ok=True)
-    if done.exists():
-        done.unlink()
-    for k, (split, n) in enumerate((("train", cfg.n_train), ("val", cfg.n_val), ("test", cfg.n_test))):
-        generate_split(root, split, n, cfg, seed=cfg.seed * 1000 + k)
-    stamp.write_text(wanted)
-    done.write_text("ok\n")
+    try:
+        with data_lock(root, exclusive=True):
+            if complete():  # generated meanwhile by another process
+                return root
+            tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+            try:
+                for k, (split, n) in enumerate((("train", cfg.n_train), ("val", cfg.n_val),
+                                                ("test", cfg.n_test))):
+                    generate_split(tmp, split, n, cfg, seed=cfg.seed * 1000 + k)
+                (tmp / "config.json").write_text(wanted)
+                (tmp / ".complete").write_text("ok\n")
+                old = root.parent / f".{root.name}.old-{os.getpid()}"
+                if root.exists() or root.is_symlink():
+                    os.replace(root, old)
+                os.replace(tmp, root)
+                shutil.rmtree(old, ignore_errors=True)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except PermissionError as e:
+        raise PermissionError(e.errno, f"cannot write the synthetic set to {root} ({e.strerror}): "
+                                       f"choose a writable data folder") from None
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write the synthetic set to {root}: {e.strerror or e}"
+                      ) from None
     return root
+
+
+def seed_folder(base: str | os.PathLike, seed: int) -> Path:
+    """The default data folder of one seed: ``<base>/seed<seed>`` (jobs of different seeds
+    never share, and so never rewrite, one set)."""
+    return Path(base) / f"seed{seed}"
 
 
 def split_paths(root: str | os.PathLike, split: str) -> dict[str, Path]:

@@ -26,6 +26,7 @@ naming it (libjpeg alone only warns and fills the rest grey).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -229,12 +230,30 @@ def load_image(path: str | os.PathLike, resize: int | None = None) -> np.ndarray
     try:
         with Image.open(path) as image:
             image.load()  # decodes everything now: a truncated file raises here
-            rgb = image.convert("RGB")
+            rgb = _to_rgb8(image, path)
+    except Image.DecompressionBombError as e:
+        raise ImageFileError(f"image {path} is too large to decode safely ({e}); shrink it, or "
+                             f"raise PIL.Image.MAX_IMAGE_PIXELS if you trust it") from None
     except (OSError, SyntaxError, ValueError) as e:  # PIL: UnidentifiedImageError, truncation
+        if isinstance(e, ImageFileError):
+            raise
         raise ImageFileError(f"cannot decode image {path} (truncated or corrupt?): {e}") from None
     if resize is not None:
         rgb = rgb.resize((resize, resize), Image.BILINEAR)
     return np.array(rgb)  # writable (torch.from_numpy warns on read-only arrays)
+
+
+def _to_rgb8(image: Image.Image, path: Path) -> Image.Image:
+    """8-bit RGB: PIL's ``convert("RGB")`` for 8-bit modes (the reference); 16-bit grayscale
+    (``I;16*``) keeps its high byte, as PIL does for 16-bit RGB (``convert`` would clip it to
+    white); 32-bit integer or float pixels have no agreed range and are refused."""
+    if image.mode.startswith("I;16"):
+        values = np.asarray(image, dtype=np.uint16) >> 8
+        return Image.fromarray(values.astype(np.uint8), mode="L").convert("RGB")
+    if image.mode in ("I", "F"):
+        raise ImageFileError(f"image {path} has {image.mode!r} pixels (32-bit integer or float), "
+                             f"whose range is not defined: save it with 8 bits per channel")
+    return image.convert("RGB")
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -244,15 +263,20 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             return image.size
     except FileNotFoundError:
         raise FileNotFoundError(f"image not found: {path}") from None
+    except Image.DecompressionBombError as e:
+        raise ImageFileError(f"image {path} is too large to decode safely ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageFileError(f"cannot read image {path}: {e}") from None
 
 
 def load_mask_image(path: str | os.PathLike, size: int) -> np.ndarray:
-    """Grayscale mask as float32, nearest-resized to size x size (the protocol's loader: cv2)."""
+    """Grayscale mask as float32, nearest-resized to size x size (the protocol's loader: cv2,
+    which callers threshold at 0.5). The pixel depth is kept (``IMREAD_ANYDEPTH``): a 16-bit or
+    float mask holding 0/1 stays 0/1 (8-bit conversion would make its 1s zeros); 8-bit masks
+    read as the protocol reads them."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"mask not found: {path}")
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if mask is None:
         raise ImageFileError(f"cannot decode mask {path} (truncated or corrupt?)")
     return cv2.resize(np.float32(mask), (size, size), interpolation=cv2.INTER_NEAREST)
@@ -278,6 +302,15 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _generated_classes(data_root: Path) -> int | None:
+    """The class count the synthetic generator recorded beside its images, if any."""
+    stamp = data_root.parent / "config.json"
+    try:
+        return int(json.loads(stamp.read_text())["num_classes"]) if stamp.is_file() else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class WSOLDataset(Dataset):
     """One split of a wsol-format dataset.
 
@@ -285,6 +318,8 @@ class WSOLDataset(Dataset):
     ``label`` int, ``boxes`` int64 (n, 4) in the ``size`` x ``size`` frame (protocol rounding),
     ``mask`` uint8 (size, size) with 1/0/255 when the dataset has masks, ``index`` and ``image_id``.
     ``mask_metadata_dir`` adds masks from a second metadata folder over the same images.
+    ``num_classes`` bounds the labels; it may be left out only for a generated synthetic set
+    (read from its ``config.json``).
     Set ``cache=True`` to keep decoded images in memory (small datasets).
     """
 
@@ -303,6 +338,11 @@ class WSOLDataset(Dataset):
         self.data_root = Path(data_root)
         if not self.data_root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {self.data_root}")
+        num_classes = num_classes if num_classes is not None else _generated_classes(self.data_root)
+        if num_classes is None:
+            raise ValueError(f"num_classes is needed to check the labels of {metadata_dir} (e.g. "
+                             f"200 for CUB, 100 for OpenImages)")
+        self.num_classes = num_classes
         self.meta = read_metadata(metadata_dir, num_classes)
         if mask_metadata_dir is not None:
             masks = read_metadata(mask_metadata_dir, num_classes)
@@ -312,6 +352,7 @@ class WSOLDataset(Dataset):
                 )
             self.meta.mask_paths, self.meta.ignore_paths = masks.mask_paths, masks.ignore_paths
         self.mask_root = Path(mask_root) if mask_root is not None else self.data_root
+        self.metadata_dir = Path(metadata_dir)
         self.resize = resize
         self.size = size
         self.check_sizes = check_sizes
@@ -330,6 +371,10 @@ class WSOLDataset(Dataset):
         if self.check_sizes and actual != (w, h):
             raise ValueError(f"{image_id}: image is {actual[0]}x{actual[1]} but image_sizes.txt "
                              f"says {w}x{h}")
+        for box in self.meta.boxes.get(image_id, ()):  # sizes read from the file: check here
+            if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
+                raise MetadataError(f"{self.metadata_dir / 'localization.txt'}: box "
+                                    f"{list(box)} of {image_id!r} lies outside its {w}x{h} image")
         resized = load_image(path, self.resize)
         item = {
             "image": torch.from_numpy(resized).permute(2, 0, 1).float() / 255.0,
