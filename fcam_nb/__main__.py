@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +29,12 @@ from fcam_nb.checkpoint import CheckpointError, write_text_atomic  # noqa: E402
 from fcam_nb.config import ConfigError, RunConfig, Variant  # noqa: E402
 from fcam_nb.cost import cpu_refusal  # noqa: E402
 from fcam_nb.data import SyntheticConfig, official_metadata  # noqa: E402
-from fcam_nb.data.synthetic import DataInUseError, data_lock, seed_folder  # noqa: E402
+from fcam_nb.data.synthetic import (  # noqa: E402
+    DataInUseError,
+    data_lock,
+    is_generated,
+    seed_folder,
+)
 from fcam_nb.evaluate import (  # noqa: E402
     cam_predictor,
     center_prior_predictor,
@@ -159,6 +165,10 @@ def main(argv: list[str] | None = None) -> dict:
               if args.dataset == "synthetic" else contextlib.nullcontext())
     try:
         with in_use:
+            root = Path(cfg.data.data_root).parent
+            if args.dataset == "synthetic" and not is_generated(root, SyntheticConfig(seed=args.seed)):
+                raise DataInUseError(f"the synthetic set {root} was replaced by another job after "
+                                     f"it was generated here: give this run its own --data")
             return _run(args, cfg)
     except (ConfigError, CheckpointError, DataInUseError) as e:
         raise SystemExit(f"fcam-nb: {e}") from None
@@ -196,8 +206,9 @@ def _run(args: argparse.Namespace, cfg: RunConfig) -> dict:
         masks=[it["mask"] for it in items] if "mask" in items[0] else None,
         tau=[baseline["best_tau"], fcam["best_tau"]] if "best_tau" in baseline else 0.5,
     )
-    tmp = out / ".localization.png.tmp"
-    fig.savefig(tmp, dpi=100, format="png")
+    fd, tmp = tempfile.mkstemp(prefix=".localization.", suffix=".png.tmp", dir=out)  # a new file
+    with os.fdopen(fd, "wb") as f:
+        fig.savefig(f, dpi=100, format="png")
     os.replace(tmp, out / "localization.png")  # replaces a symbolic link, never writes through
     keys = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "cls_acc")
     print(f"{'':12s}" + "".join(f"{k:>16s}" for k in keys if k in results["fcam"]))

@@ -347,7 +347,7 @@ class BoxAccumulator:
     @property
     def floor(self) -> float:
         """The smallest IoU threshold: masks whose boxes cannot reach it need no tracing."""
-        return min(self.iou_thresholds) / 100
+        return min(self.iou_thresholds, default=0) / 100
 
     def add(self, best: np.ndarray, hit1: bool = False, hit5: bool = False) -> None:
         """Count one map from its best IoU per tau (exact at and above ``floor``)."""

@@ -436,3 +436,18 @@ def test_synthetic_sets_are_written_whole_and_never_under_a_reader(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(OSError, match="cannot write the synthetic set"):
         generate(tmp_path / "afile" / "data", SMALL)  # a folder that cannot be made
+
+
+def test_ddp_shards_have_as_many_batches_on_every_process(monkeypatch):
+    """The last short batch is kept, so the shards are padded: 9 images on 2 processes give
+    each 5 (2 batches of <= 4), never 2 batches on one and 1 on the other (a hang in DDP)."""
+    from fcam_nb import distributed
+    from fcam_nb.data.loader import make_loader
+
+    sizes = []
+    for rank in (0, 1):
+        monkeypatch.setattr(distributed, "world_size", lambda: 2)
+        monkeypatch.setattr(distributed, "rank", lambda rank=rank: rank)
+        loader = make_loader(list(range(9)), 4, torch.Generator().manual_seed(0), shard=True)
+        sizes.append([len(g) for g in loader.batch_sampler])
+    assert sizes == [[4, 1], [4, 1]]

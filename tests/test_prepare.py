@@ -269,3 +269,22 @@ def test_zip_links_are_named_and_bombs_stopped(tmp_path):
         prepare.extract(bomb, tmp_path / "out3")
     prepare.extract(bomb, tmp_path / "out4", max_bytes=100 << 20)  # allowed when asked for
     assert (tmp_path / "out4" / "zeros.bin").stat().st_size == 80 << 20
+
+
+def test_dot_members_extract_and_a_corrupt_stream_is_named(tmp_path):
+    """``tar -C dir -cf x.tar .`` starts with a "./" member; a damaged gzip stream is named."""
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "x.txt").write_text("hello")
+    tgz = tmp_path / "dot.tgz"
+    with tarfile.open(tgz, "w:gz") as t:
+        t.add(src, arcname=".")
+    out = prepare.extract(tgz, tmp_path / "out")
+    assert (out / "a" / "x.txt").read_text() == "hello"
+    raw = bytearray(tgz.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    raw[len(raw) // 2 + 1] ^= 0xFF
+    bad = tmp_path / "bad.tgz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(prepare.ArchiveError, match=r"bad.tgz.*truncated or corrupt"):
+        prepare.extract(bad, tmp_path / "out2")

@@ -102,8 +102,8 @@ def _explained(name: str, images: torch.Tensor) -> Iterator[None]:
     try:
         yield
     except RuntimeError as e:
-        if "size" not in str(e).lower() and "shape" not in str(e).lower() \
-                and "channels" not in str(e).lower():
+        text = str(e).lower()
+        if not any(k in text for k in ("too small", "kernel size", "expected input", "channels")):
             raise
         raise ValueError(f"{name}: the model cannot run on images of shape "
                          f"{tuple(images.shape)} (too small for its pooling layers, or the wrong "

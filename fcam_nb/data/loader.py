@@ -22,15 +22,20 @@ def make_loader(dataset: Dataset, batch_size: int, generator: torch.Generator | 
         generator: shuffles with ``randperm`` from it; None keeps the dataset order. Every
             image is used, a last short batch included (as the official ``DataLoader``).
         workers: DataLoader worker processes.
-        shard: keep only this process's share (``rank::world_size``) under DDP.
+        shard: keep only this process's share (``rank::world_size``) under DDP, the order padded
+            to a multiple of the world size so that every process runs as many batches.
     Example:
         >>> for batch in make_loader(cfg.data.dataset("test", train=False), 64):
         ...     images, labels = batch["image"], batch["label"]
     """
     n = len(dataset)
     order = torch.randperm(n, generator=generator).tolist() if generator is not None else list(range(n))
-    if shard:
-        order = order[distributed.rank() :: distributed.world_size()]
+    if shard and distributed.world_size() > 1:
+        # every process gets as many images, hence batches (a process with one batch more would
+        # wait forever in the gradient all-reduce): pad with the first ones, as DistributedSampler
+        world = distributed.world_size()
+        order += order[: (-len(order)) % world]
+        order = order[distributed.rank() :: world]
     groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     return DataLoader(dataset, batch_sampler=groups, collate_fn=collate, num_workers=workers)
 

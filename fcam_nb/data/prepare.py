@@ -19,7 +19,9 @@ option of validating on train images held out per class (not the protocol).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import lzma
 import os
 import shutil
 import stat
@@ -106,7 +108,7 @@ def _member_target(root: Path, name: str, archive: Path) -> Path:
     """Where member ``name`` goes: a relative path without ``..`` that stays in ``root`` through
     folders that are real directories (an existing symlink on the way is refused)."""
     parts = PurePosixPath(name.replace("\\", "/")).parts
-    if not parts or PurePosixPath(name).is_absolute() or ".." in parts or \
+    if PurePosixPath(name.replace("\\", "/")).is_absolute() or ".." in parts or \
             (len(name) > 1 and name[1] == ":"):
         raise ArchiveError(f"{archive}: member {name!r} escapes the target folder (absolute "
                            f"path or '..'): refused")
@@ -189,7 +191,8 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike,
                                            f"files and folders are extracted")
         else:
             raise ArchiveError(f"{archive}: not a tar or zip archive (truncated or corrupt?)")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile,
+            lzma.LZMAError) as e:
         raise ArchiveError(f"{archive} is truncated or corrupt ({type(e).__name__}: {e}); "
                            f"delete it and download it again") from None
     return dest

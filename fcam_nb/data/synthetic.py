@@ -301,24 +301,24 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
     """
     cfg = cfg or SyntheticConfig()
     root = Path(root)
-    wanted = json.dumps({**asdict(cfg), "layout": LAYOUT}, sort_keys=True)
-
-    def complete() -> bool:
-        stamp, done = root / "config.json", root / ".complete"
-        return done.exists() and stamp.exists() and stamp.read_text() == wanted
-
-    if complete():
+    if is_generated(root, cfg):
         return root
+    if root.is_symlink():
+        raise OSError(f"cannot write the synthetic set to {root}: it is a symbolic link (a new set "
+                      f"is renamed into place); give the folder it points to")
     try:
         with data_lock(root, exclusive=True):
-            if complete():  # generated meanwhile by another process
+            if is_generated(root, cfg):  # generated meanwhile by another process
                 return root
+            for stale in root.parent.glob(f".{root.name}.old-*"):  # a generation killed mid-swap
+                shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make the set owner-only
             try:
                 for k, (split, n) in enumerate((("train", cfg.n_train), ("val", cfg.n_val),
                                                 ("test", cfg.n_test))):
                     generate_split(tmp, split, n, cfg, seed=cfg.seed * 1000 + k)
-                (tmp / "config.json").write_text(wanted)
+                (tmp / "config.json").write_text(_stamp(cfg))
                 (tmp / ".complete").write_text("ok\n")
                 old = root.parent / f".{root.name}.old-{os.getpid()}"
                 if root.exists() or root.is_symlink():
@@ -334,6 +334,22 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
         raise OSError(e.errno, f"cannot write the synthetic set to {root}: {e.strerror or e}"
                       ) from None
     return root
+
+
+def _stamp(cfg: SyntheticConfig) -> str:
+    return json.dumps({**asdict(cfg), "layout": LAYOUT}, sort_keys=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def is_generated(root: str | os.PathLike, cfg: SyntheticConfig) -> bool:
+    """Whether ``root`` holds a complete set generated with exactly ``cfg``."""
+    stamp, done = Path(root) / "config.json", Path(root) / ".complete"
+    return done.exists() and stamp.exists() and stamp.read_text() == _stamp(cfg)
 
 
 def seed_folder(base: str | os.PathLike, seed: int) -> Path:
