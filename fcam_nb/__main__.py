@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 from fcam_nb.cams import BASELINES  # noqa: E402
-from fcam_nb.checkpoint import CheckpointError, write_text_atomic  # noqa: E402
+from fcam_nb.checkpoint import CheckpointError, write_atomic, write_text_atomic  # noqa: E402
 from fcam_nb.config import ConfigError, RunConfig, Variant  # noqa: E402
 from fcam_nb.cost import cpu_refusal  # noqa: E402
 from fcam_nb.data import SyntheticConfig, official_metadata  # noqa: E402
@@ -206,10 +204,7 @@ def _run(args: argparse.Namespace, cfg: RunConfig) -> dict:
         masks=[it["mask"] for it in items] if "mask" in items[0] else None,
         tau=[baseline["best_tau"], fcam["best_tau"]] if "best_tau" in baseline else 0.5,
     )
-    fd, tmp = tempfile.mkstemp(prefix=".localization.", suffix=".png.tmp", dir=out)  # a new file
-    with os.fdopen(fd, "wb") as f:
-        fig.savefig(f, dpi=100, format="png")
-    os.replace(tmp, out / "localization.png")  # replaces a symbolic link, never writes through
+    write_atomic(out / "localization.png", lambda f: fig.savefig(f, dpi=100, format="png"))
     keys = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "cls_acc")
     print(f"{'':12s}" + "".join(f"{k:>16s}" for k in keys if k in results["fcam"]))
     for name in ("center_prior", "baseline", "fcam"):

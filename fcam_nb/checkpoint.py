@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
@@ -30,29 +30,38 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable, truncated, or belongs to another run."""
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (read without changing it for good)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` that never leaves a half-written file at ``path``."""
+def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None],
+                 suffix: str = _TMP_SUFFIX) -> Path:
+    """Call ``write(f)`` on a new temporary file beside ``path``, fsync it, then ``os.replace``
+    it onto ``path``: never a half-written file, and a symbolic link at ``path`` is replaced,
+    never followed. The file gets the usual permissions (``0o666`` minus the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=_TMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` that never leaves a half-written file at ``path``."""
+    return write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -110,20 +119,8 @@ def append_line(path: str | os.PathLike, line: str) -> None:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write a text file through a temporary file and ``os.replace`` (a symbolic link at
-    ``path`` is replaced, never followed)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".txt.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """A text file written by ``write_atomic`` (a link at ``path`` is replaced, not followed)."""
+    return write_atomic(path, lambda f: f.write(text.encode()), suffix=".txt.tmp")
 
 
 @contextlib.contextmanager

@@ -46,6 +46,8 @@ import cv2
 import numpy as np
 import torch
 
+from fcam_nb.checkpoint import umask
+
 LAYOUT = 2  # files written per image (2: with the head masks under parts/); older data is redone
 MARKS = ("hbar", "vbar", "cross", "ring", "dots_h", "dots_v", "square", "triangle")
 
@@ -313,7 +315,7 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
             for stale in root.parent.glob(f".{root.name}.old-*"):  # a generation killed mid-swap
                 shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
-            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make the set owner-only
+            os.chmod(tmp, 0o777 & ~umask())  # mkdtemp's 0700 would make the set owner-only
             try:
                 for k, (split, n) in enumerate((("train", cfg.n_train), ("val", cfg.n_val),
                                                 ("test", cfg.n_test))):
@@ -338,12 +340,6 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
 
 def _stamp(cfg: SyntheticConfig) -> str:
     return json.dumps({**asdict(cfg), "layout": LAYOUT}, sort_keys=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def is_generated(root: str | os.PathLike, cfg: SyntheticConfig) -> bool:
