@@ -113,7 +113,6 @@ def main() -> None:
                    help="the Triton kernel's reduction strategy (default: the device's)")
     p.add_argument("--json", help="write the rows here (rewritten after each row)")
     args = p.parse_args()
-    crf_triton.REDUCTION = args.crf_reduction
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     dtype = amp_dtype(paper_run("CUB", "u", "u", "u"), device)
@@ -135,9 +134,10 @@ def main() -> None:
             tmp.write_text(json.dumps(header, indent=1))
             tmp.replace(path)
 
-    for backbone in args.backbones:
-        bench_backbone(backbone, args.batch, args.size, args.crf_scales, device, args.warmup,
-                       args.repeat, emit)
+    with crf_triton.reduction_override(args.crf_reduction):
+        for backbone in args.backbones:
+            bench_backbone(backbone, args.batch, args.size, args.crf_scales, device, args.warmup,
+                           args.repeat, emit)
 
 
 if __name__ == "__main__":

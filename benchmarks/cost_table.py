@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from fcam_nb.cams import BASELINES
-from fcam_nb.cost import CRF_FLOPS_PER_PAIR, per_image_costs
+from fcam_nb.course.cost import CRF_FLOPS_PER_PAIR, per_image_costs
 from fcam_nb.data.official import SPLIT_SIZES
 from fcam_nb.presets import SCHEDULES
 

@@ -22,17 +22,12 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from fcam_nb.cams import BASELINES  # noqa: E402
+from fcam_nb.cams import METHODS  # noqa: E402
 from fcam_nb.checkpoint import CheckpointError, write_atomic, write_text_atomic  # noqa: E402
-from fcam_nb.config import ConfigError, RunConfig, Variant  # noqa: E402
-from fcam_nb.cost import cpu_refusal  # noqa: E402
-from fcam_nb.data import SyntheticConfig, official_metadata  # noqa: E402
-from fcam_nb.data.synthetic import (  # noqa: E402
-    DataInUseError,
-    data_lock,
-    is_generated,
-    seed_folder,
-)
+from fcam_nb.config import ConfigError, RunConfig  # noqa: E402
+from fcam_nb.course.viz import show_localization  # noqa: E402
+from fcam_nb.data import SyntheticConfig  # noqa: E402
+from fcam_nb.data.synthetic import DataInUseError, data_lock, is_generated  # noqa: E402
 from fcam_nb.evaluate import (  # noqa: E402
     cam_predictor,
     center_prior_predictor,
@@ -41,10 +36,8 @@ from fcam_nb.evaluate import (  # noqa: E402
     unavailable_metrics,
 )
 from fcam_nb.models.backbones import ENCODERS  # noqa: E402
-from fcam_nb.presets import paper_run, synthetic_run  # noqa: E402
-from fcam_nb.rehearsal import rehearsal_run  # noqa: E402
+from fcam_nb.presets import CPURefused, resolve_run  # noqa: E402
 from fcam_nb.train import train_classifier, train_fcam  # noqa: E402
-from fcam_nb.viz import show_localization  # noqa: E402
 
 
 def _positive(text: str) -> int:
@@ -73,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="fcam-nb", description=DESCRIPTION,
                                 formatter_class=_HelpFormatter)
     p.add_argument("--out", default="runs/main", help="output folder (checkpoints, results)")
-    p.add_argument("--method", default="cam", choices=BASELINES,
+    p.add_argument("--method", default="cam", choices=list(METHODS),
                    help="CAM method whose seeds train F-CAM")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the "
                    "batches (synthetic: also of the generated set)")
@@ -119,33 +112,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
-    variant = Variant(args.method)  # one stage-2 checkpoint per method (fcam_<method>)
-    if args.dataset == "synthetic":
-        # stage 1 is validated by the one CAM method this job trains F-CAM on (the classifier
-        # it selects is the same as when all six are scored: one run, per-method selection)
-        data = args.data or seed_folder("data/synthetic", args.seed)
-        cfg = synthetic_run(data, args.out, SyntheticConfig(seed=args.seed), variant=variant,
-                            seed=args.seed, select_methods=(args.method,))
-        cfg = cfg.override(device=args.device) if args.device else cfg
-    elif args.rehearsal:
-        cfg = rehearsal_run(args.dataset, Path(args.out) / "rehearsal_data", args.out,
-                            backbone=args.backbone, variant=variant, seed=args.seed,
-                            device=args.device or "cpu")
+    """The run of these options (``presets.resolve_run``); CUB/OpenImages on a machine without
+    CUDA stop with the cost unless ``--allow-cpu``."""
+    if args.dataset != "synthetic" and not args.rehearsal and not args.data_root:
+        raise SystemExit("--data-root is required for CUB/OpenImages (or use --rehearsal)")
+    try:
+        cfg = resolve_run(args.dataset, args.out, seed=args.seed, method=args.method,
+                          data=args.data, synthetic=SyntheticConfig(seed=args.seed),
+                          data_root=args.data_root,
+                          metadata_root=args.metadata_root, backbone=args.backbone,
+                          schedule=args.schedule, rehearsal=args.rehearsal, device=args.device,
+                          allow_cpu=args.allow_cpu)
+    except CPURefused as e:
+        raise SystemExit(str(e)) from None
+    if args.rehearsal and args.dataset != "synthetic":
         where = "the CPU" if cfg.torch_device().type == "cpu" else "the GPU"
-        print(f"rehearsal of the {args.dataset} paper path on {where}: {cfg.backbone} at "
-              f"{cfg.data.input_size} px, {cfg.data.num_classes} classes, CRF at scale "
-              f"{cfg.stage2.crf_scale} ({int(cfg.data.input_size * cfg.stage2.crf_scale)} px maps), "
+        print(f"rehearsal of the {args.dataset} paper path ({args.schedule} schedule) on {where}: "
+              f"{cfg.backbone} at {cfg.data.input_size} px, {cfg.data.num_classes} classes, CRF "
+              f"at scale {cfg.stage2.crf_scale} "
+              f"({int(cfg.data.input_size * cfg.stage2.crf_scale)} px maps), "
               f"weights: {cfg.weights or 'random'}")
-    else:
-        if not args.data_root:
-            raise SystemExit("--data-root is required for CUB/OpenImages (or use --rehearsal)")
-        metadata = args.metadata_root or official_metadata(args.dataset)
-        cfg = paper_run(args.dataset, args.data_root, metadata, args.out,
-                        backbone=args.backbone, variant=variant, seed=args.seed,
-                        schedule=args.schedule)
-        cfg = cfg.override(device=args.device) if args.device else cfg
-        if cfg.torch_device().type == "cpu" and not args.allow_cpu:
-            raise SystemExit(cpu_refusal(cfg))
     epochs1 = {"epochs": args.stage1_epochs} if args.stage1_epochs is not None else None
     epochs2 = {"epochs": args.stage2_epochs} if args.stage2_epochs is not None else None
     return cfg.override(stage1=epochs1, stage2=epochs2, progress=not args.no_progress)

@@ -210,7 +210,7 @@ class RunConfig:
         training: names (backbone, CAM methods, weights), ranges (epochs, batch sizes, rates,
         n-, CRF scale), the data and metadata folders (``splits`` must exist) and an output
         folder that can be written. Returns ``self``."""
-        from fcam_nb.cams.methods import BASELINES, METHODS
+        from fcam_nb.cams.methods import METHODS
         from fcam_nb.models.backbones import ENCODERS
 
         problems = []
@@ -225,9 +225,9 @@ class RunConfig:
         if self.smooth_activations not in SmoothGradCAMpp.ACTIVATIONS:
             problems.append(f"smooth_activations must be one of {SmoothGradCAMpp.ACTIVATIONS}, "
                             f"got {self.smooth_activations!r}")
-        if self.stage2.cam_method not in BASELINES:
+        if self.stage2.cam_method not in METHODS:
             problems.append(f"stage2.cam_method {self.stage2.cam_method!r} unknown; choose from "
-                            f"{list(BASELINES)}")
+                            f"{list(METHODS)} (or register_cam_method your own)")
         s1 = self.stage1
         unknown = [m for m in s1.select_methods if m not in METHODS]
         if not s1.select_methods or unknown:

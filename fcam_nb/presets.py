@@ -64,7 +64,7 @@ def synthetic_run(
                             select_by="pxap"),
         stage2=stage2,
         seed=seed,
-        device="cpu",
+        device="auto",
         eval_step=0.01,
     ).with_variant(variant)
 
@@ -183,3 +183,61 @@ def paper_run(dataset: str, data_root: str | Path, metadata_root: str | Path, ou
         # dlib/learning/train_wsol.py:505-509: cv2.findContours is slow), tests every 0.001
         val_eval_step=0.004 if key == "cub" else None,
     ).with_variant(variant or Variant())
+
+
+class CPURefused(RuntimeError):
+    """The paper settings asked on a machine without CUDA (the message gives the cost)."""
+
+
+def resolve_run(dataset: str, out_dir: str | Path, *, seed: int = 0, method: str = "cam",
+                data: str | Path | None = None, synthetic: SyntheticConfig | None = None,
+                select_methods: tuple[str, ...] | None = None,
+                data_root: str | Path | None = None, metadata_root: str | Path | None = None,
+                backbone: str = "resnet50", schedule: str = "paper", rehearsal: bool = False,
+                device: str | None = None, allow_cpu: bool = False,
+                switches: tuple[str, str] = ("--rehearsal", "--allow-cpu")) -> RunConfig:
+    """The one place that turns "which dataset, how" into a run: the main job and the notebooks
+    call it with their own defaults for ``out_dir``, ``data`` and ``schedule``.
+
+    Args:
+        dataset: ``synthetic``, ``CUB`` or ``OpenImages``.
+        method: the CAM method whose seeds train F-CAM (the run's variant: all loss terms).
+        data: the synthetic set's folder (default ``data/synthetic/seed<seed>``), or the
+            rehearsal data's (default ``<out_dir>/rehearsal_data``).
+        synthetic, select_methods: the synthetic set's generator settings and the CAM methods
+            that select stage-1 classifiers (default: ``(method,)``).
+        data_root, metadata_root, backbone, schedule: CUB / OpenImages (``SCHEDULES``);
+            ``metadata_root`` defaults to the official splits shipped in the package.
+        rehearsal: rehearse the paper path on generated data (``rehearsal_run``; the CPU unless
+            ``device`` says otherwise).
+        device: ``auto`` (default: the GPU when there is one), ``cpu`` or ``cuda``.
+        allow_cpu: run the paper settings without CUDA (else ``CPURefused``, naming
+            ``switches``: how the caller rehearses or allows the CPU).
+    """
+    from fcam_nb.course.rehearsal import rehearsal_run
+    from fcam_nb.data.official import canonical_name, official_metadata
+    from fcam_nb.data.synthetic import seed_folder
+
+    variant = Variant(method)
+    if dataset == "synthetic":
+        cfg = synthetic_run(data or seed_folder("data/synthetic", seed), out_dir,
+                            synthetic or SyntheticConfig(seed=seed), variant=variant, seed=seed,
+                            select_methods=select_methods or (method,))
+        return cfg.override(device=device or "auto")
+    dataset = canonical_name(dataset)
+    if rehearsal:
+        return rehearsal_run(dataset, data or Path(out_dir) / "rehearsal_data", out_dir,
+                             backbone=backbone, variant=variant, seed=seed, schedule=schedule,
+                             device=device or "cpu")
+    if not data_root:
+        raise ValueError(f"{dataset} needs its image folder (data_root), or a rehearsal")
+    cfg = paper_run(dataset, data_root, metadata_root or official_metadata(dataset), out_dir,
+                    backbone=backbone, variant=variant, seed=seed, schedule=schedule)
+    cfg = cfg.override(device=device or "auto")
+    if cfg.torch_device().type == "cpu":
+        if not allow_cpu:
+            from fcam_nb.course.cost import cpu_refusal
+
+            raise CPURefused(cpu_refusal(cfg, *switches))
+        cfg = cfg.override(device="cpu")
+    return cfg

@@ -406,3 +406,18 @@ def test_normalize_survives_a_range_that_overflows_float32():
     out = normalize_maps(maps)
     assert torch.isfinite(out).all() and out.min() == 0 and out.max() == 1
     assert out[0, 0, 1].item() == pytest.approx(0.5)
+
+
+def test_a_cam_method_name_is_registered_once():
+    from fcam_nb.cams.methods import BASELINES, METHODS, CAMMethod, display_name, register_cam_method
+
+    with pytest.raises(ValueError, match="already registered"):
+        @register_cam_method
+        class Impostor(CAMMethod):
+            name = "cam"
+    with pytest.raises(ValueError, match="needs a `name`"):
+        register_cam_method(type("Nameless", (CAMMethod,), {}))
+    assert METHODS["cam"].__name__ == "CAM"
+    assert BASELINES == ("cam", "gradcam", "gradcampp", "smoothgradcampp", "xgradcam", "layercam")
+    assert display_name("smoothgradcampp + F-CAM") == "Smooth-GradCAM++ + F-CAM"
+    assert display_name("unknown") == "unknown"

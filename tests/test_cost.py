@@ -2,7 +2,7 @@
 
 import pytest
 
-from fcam_nb.cost import cpu_crf_seconds_per_step, crf_pairs_per_image, per_image_costs
+from fcam_nb.course.cost import cpu_crf_seconds_per_step, crf_pairs_per_image, per_image_costs
 from fcam_nb.presets import paper_run
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fcam_nb.failures import (
+from fcam_nb.course.failures import (
     cam_fcam_disagreement,
     failure_modes,
     flag_scores,

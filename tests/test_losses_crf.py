@@ -145,3 +145,18 @@ def test_an_unknown_reduction_is_named():
 
     with pytest.raises(ValueError, match="reduction must be one of"):
         crf_ws_triton(torch.zeros(1, 5, 4), torch.zeros(1, 2, 4), reduction="fast")
+
+
+def test_reduction_override_is_scoped_and_checked():
+    from fcam_nb.losses import crf_triton
+
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        with crf_triton.reduction_override("fast"):
+            pass
+    assert crf_triton._REDUCTION.get() is None
+    with crf_triton.reduction_override("tile"):
+        assert crf_triton._REDUCTION.get() == "tile"
+        with crf_triton.reduction_override(None):
+            assert crf_triton._REDUCTION.get() is None
+        assert crf_triton._REDUCTION.get() == "tile"
+    assert crf_triton._REDUCTION.get() is None

@@ -95,7 +95,7 @@ def test_help_lists_choices_and_defaults_in_plain_text(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "{cam,gradcam,gradcampp,smoothgradcampp,xgradcam,layercam}" in text
+    assert "{cam,gradcam,gradcampp,smoothgradcampp,xgradcam,layercam,scorecam}" in text
     assert "(default: runs/main)" in text and "stage-1 epochs (default: 16 synthetic" in text
     assert "``" not in text and "default: None" not in text
 

@@ -176,3 +176,11 @@ def test_the_classifier_runs_in_fp32_under_autocast():
     assert feats[-1].dtype == torch.float32 and logits.dtype == torch.float32
     assert seg.dtype == torch.bfloat16  # the decoder keeps the caller's autocast
     torch.testing.assert_close(feats[-1], clf.forward_features(x)[0][-1], rtol=0, atol=0)
+
+
+def test_an_encoder_name_is_registered_once():
+    with pytest.raises(ValueError, match="already registered"):
+        @register_encoder("resnet50")
+        class Other(torch.nn.Module):
+            pass
+    assert ENCODERS["resnet50"].__name__ == "ResNet50Encoder"

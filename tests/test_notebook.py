@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from fcam_nb import notebook as nb
 from fcam_nb.config import Variant
+from fcam_nb.course import notebook as nb
 
 
 def test_profiles(monkeypatch, tmp_path, capsys):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from fcam_nb.paper_tables import BACKBONES, PAPER_NAMES, TABLES, _value, beside_paper, reference
+from fcam_nb.course.paper_tables import BACKBONES, PAPER_NAMES, TABLES, _value, beside_paper, reference
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "shared" / "paper"
 

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from fcam_nb.course.rehearsal import make_rehearsal_data
 from fcam_nb.data import WSOLDataset, prepare, read_metadata
-from fcam_nb.rehearsal import make_rehearsal_data
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,9 @@ from fcam_nb.data import SyntheticConfig
 from fcam_nb.presets import (
     CRF_LATTICE_RATIO,
     STAGE1_RECIPES,
+    CPURefused,
     paper_run,
+    resolve_run,
     stage1_recipe,
     synthetic_run,
 )
@@ -23,7 +25,7 @@ def test_synthetic_profile_generates_its_data_and_takes_overrides(tmp_path):
                         variant=Variant("layercam", crf=False)).override(stage2={"n_bg": 0.4})
     assert (tmp_path / "data" / ".complete").is_file()
     assert (cfg.backbone, cfg.device, cfg.data.input_size, cfg.data.num_classes) == (
-        "tiny", "cpu", 64, 4)
+        "tiny", "auto", 64, 4)
     assert (cfg.stage2.cam_method, cfg.stage2.use_crf, cfg.stage2.n_bg) == ("layercam", False, 0.4)
     assert cfg.stage2.erode_ksz == 15 and cfg.stage2.crf_map_mode == "area"
     assert len(cfg.data.dataset("train", train=True)) == 4
@@ -72,3 +74,36 @@ def test_stage1_recipes_as_published(tmp_path):
     assert all(r.source for r in STAGE1_RECIPES.values())
     with pytest.raises(KeyError, match="no stage-1 recipe"):
         stage1_recipe("ILSVRC", "vgg16")
+
+
+def test_the_main_job_and_the_notebooks_resolve_one_run(tmp_path, monkeypatch):
+    from fcam_nb.__main__ import build_config, parse_args
+    from fcam_nb.course import notebook as nb
+
+    monkeypatch.chdir(tmp_path)
+    for var in ("FCAM_PROFILE", "FCAM_RUNS", "FCAM_DATASET", "FCAM_SCHEDULE", "FCAM_REHEARSAL"):
+        monkeypatch.delenv(var, raising=False)
+    main = build_config(parse_args(["--out", "runs/nb/run", "--data", "runs/nb/data/seed0",
+                                    "--no-progress"]))
+    profile = nb.get_profile("ci", runs="runs/nb")
+    assert main.device == profile.base.device == "auto"  # the GPU where there is one
+    same = profile.base.override(stage1={"select_methods": ("cam",)}, progress=False)
+    assert main.to_dict() == same.to_dict()
+
+
+def test_rehearsals_take_the_schedule(tmp_path):
+    colab = resolve_run("CUB", tmp_path / "run", rehearsal=True, schedule="colab",
+                        data=tmp_path / "data")
+    paper = resolve_run("CUB", tmp_path / "run", rehearsal=True, data=tmp_path / "data")
+    assert colab.stage1.shared and not paper.stage1.shared
+    assert colab.device == paper.device == "cpu"
+
+
+def test_the_paper_settings_without_cuda_are_refused_naming_the_callers_switches(tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(CPURefused, match="FCAM_REHEARSAL=1.*FCAM_ALLOW_CPU=1"):
+        resolve_run("CUB", tmp_path / "run", data_root=tmp_path,
+                    switches=("FCAM_REHEARSAL=1", "FCAM_ALLOW_CPU=1"))
+    cfg = resolve_run("CUB", tmp_path / "run", data_root=tmp_path, allow_cpu=True)
+    assert cfg.device == "cpu"

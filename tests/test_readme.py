@@ -1,4 +1,4 @@
-"""The README's "Extending" examples run as written: a loss term, a CAM method, a backbone and
+"""The "Extending" examples of docs/contributing.md run as written: a loss term, a CAM method, a backbone and
 a dataset preset, each plugged in through one module."""
 
 import re
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "contributing.md"
 
 
 def _extending_namespace() -> dict:
@@ -15,7 +15,7 @@ def _extending_namespace() -> dict:
     ns: dict = {}
     exec("import torch, torchvision\nfrom torch import nn\nfrom fcam_nb.config import *\n"
          "from fcam_nb.losses import LossTerm, TermInputs\n"
-         "from fcam_nb.cams.methods import CAMMethod, METHODS\n"
+         "from fcam_nb.cams.methods import CAMMethod, METHODS, register_cam_method\n"
          "from fcam_nb.models.backbones import FeatureInfo, register_encoder\n", ns)
     for block in re.findall(r"```python\n(.*?)```", section, re.S):
         exec(block, ns)
@@ -42,6 +42,32 @@ def test_extending_examples_plug_in():
         assert seg.shape == (1, 2, 96, 96)
         cfg = ns["birds_run"]("/data/birds", "/runs/birds")
         assert cfg.data.num_classes == 12 and cfg.stage2.variant.tag == "fcam_cam"
+    finally:
+        METHODS.pop("gradcam_elementwise", None)
+        ENCODERS.pop("mobilenet_v3", None)
+
+
+def test_the_extending_cam_method_trains_fcam(tmp_path):
+    """One registration makes the new method a stage-2 seed source: a tiny F-CAM run on it."""
+    from fcam_nb.cams.methods import METHODS
+    from fcam_nb.config import Variant
+    from fcam_nb.data import SyntheticConfig
+    from fcam_nb.evaluate import evaluate_split, fcam_predictor
+    from fcam_nb.models.backbones import ENCODERS
+    from fcam_nb.presets import synthetic_run
+    from fcam_nb.train import train_classifier, train_fcam
+
+    _extending_namespace()
+    try:
+        cfg = synthetic_run(tmp_path / "data", tmp_path / "run",
+                            SyntheticConfig(n_train=16, n_val=4, n_test=4, seed=3),
+                            variant=Variant("gradcam_elementwise"),
+                            select_methods=("gradcam_elementwise",))
+        cfg = cfg.override(stage1={"epochs": 1, "batch_size": 8},
+                           stage2={"epochs": 1, "batch_size": 8}, progress=False, device="cpu")
+        model = train_fcam(cfg.check(), train_classifier(cfg))
+        assert (tmp_path / "run" / "fcam_gradcam_elementwise_best.pt").is_file()
+        assert 0 <= evaluate_split(cfg, fcam_predictor(model), "test")["pxap"] <= 100
     finally:
         METHODS.pop("gradcam_elementwise", None)
         ENCODERS.pop("mobilenet_v3", None)

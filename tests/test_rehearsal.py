@@ -9,8 +9,8 @@ import torch
 from fcam_nb.__main__ import main
 from fcam_nb.cams import BASELINES
 from fcam_nb.config import Variant
+from fcam_nb.course.rehearsal import REHEARSAL_CRF_SCALE, make_rehearsal_data, rehearsal_run
 from fcam_nb.data import WSOLDataset, official_metadata, read_metadata
-from fcam_nb.rehearsal import REHEARSAL_CRF_SCALE, make_rehearsal_data, rehearsal_run
 from fcam_nb.train import train_classifier, train_fcam
 
 

@@ -2,8 +2,8 @@
 
 import torch
 
+from fcam_nb.course.runtime import time_maps
 from fcam_nb.models import FCAM, build_classifier, build_decoder
-from fcam_nb.runtime import time_maps
 
 
 def test_time_maps_reports_ms_per_image_for_each_method():
@@ -19,7 +19,7 @@ def test_time_maps_reports_ms_per_image_for_each_method():
 def test_time_maps_takes_the_median_of_synchronized_calls(monkeypatch):
     """One warm-up call, then each timed call alone: a single slow call (a hiccup) does not move
     the median."""
-    import fcam_nb.runtime as runtime
+    import fcam_nb.course.runtime as runtime
 
     clock = iter([0.0, 1.0, 1.0, 1.002, 2.0, 2.001])  # calls of 1000, 2 and 1 ms
     monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(clock))

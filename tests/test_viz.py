@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from fcam_nb.viz import (  # noqa: E402
+from fcam_nb.course.viz import (  # noqa: E402
     iou_per_image,
     mask_errors,
     overlay,
@@ -73,7 +73,7 @@ def test_show_localization_builds_one_row_per_image():
 
 
 def test_explorers_redraw_an_image_widget_without_output_capture():
-    from fcam_nb.viz import sampling_explorer, threshold_explorer
+    from fcam_nb.course.viz import sampling_explorer, threshold_explorer
 
     images = torch.rand(2, 3, 16, 16)
     cams = torch.rand(2, 16, 16)
@@ -97,7 +97,7 @@ def test_localization_figure_has_a_colour_bar_of_the_maps():
 
 
 def test_static_figures_show_each_setting_for_read_only_viewers():
-    from fcam_nb.viz import sampling_figure, threshold_figure
+    from fcam_nb.course.viz import sampling_figure, threshold_figure
 
     images = torch.rand(3, 3, 16, 16)
     cams = torch.rand(3, 16, 16)

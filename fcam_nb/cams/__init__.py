@@ -3,7 +3,6 @@
 from fcam_nb.cams.methods import (
     BASELINES,
     CAM,
-    DISPLAY_NAMES,
     METHODS,
     GradCAM,
     GradCAMpp,
@@ -15,13 +14,13 @@ from fcam_nb.cams.methods import (
     display_name,
     maps_from_one_pass,
     normalize_maps,
+    register_cam_method,
     upsample_maps,
 )
 
 __all__ = [
     "BASELINES",
     "CAM",
-    "DISPLAY_NAMES",
     "METHODS",
     "GradCAM",
     "GradCAMpp",
@@ -33,5 +32,6 @@ __all__ = [
     "display_name",
     "maps_from_one_pass",
     "normalize_maps",
+    "register_cam_method",
     "upsample_maps",
 ]

@@ -119,6 +119,9 @@ class CAMMethod:
     """
 
     name = "base"
+    display = ""  # as its paper spells it (default: ``name``)
+    paper_name: str | None = None  # its row in the F-CAM paper's tables, if it has one
+    baseline = False  # one of the paper's six baselines (``BASELINES``)
     needs_grad = True
     relu = True  # ReLU on the combined map (all but CAM)
     single_forward = True  # the map needs only the target layer's activation and its gradient
@@ -237,10 +240,44 @@ class CAMMethod:
             return self._maps(*found)
 
 
+METHODS: dict[str, type[CAMMethod]] = {}
+
+
+def register_cam_method(cls: type[CAMMethod] | None = None, *, replace: bool = False):
+    """Class decorator: make a ``CAMMethod`` subclass known by its ``name`` to
+    ``build_cam_method``, the run settings (stage-2 seeds, stage-1 selection), the main job's
+    ``--method`` and the display names. A name already taken raises ``ValueError`` unless
+    ``replace=True``.
+
+    Example:
+        >>> @register_cam_method
+        ... class Mine(CAMMethod):
+        ...     name = "mine"
+        ...     def weights(self, acts, grads, targets): return grads.mean(dim=(2, 3))
+    """
+
+    def add(method: type[CAMMethod]) -> type[CAMMethod]:
+        if not (isinstance(method, type) and issubclass(method, CAMMethod)):
+            raise TypeError(f"{method!r} is not a CAMMethod subclass")
+        if not method.name or method.name == CAMMethod.name or not method.name.isidentifier():
+            raise ValueError(f"{method.__name__} needs a `name` of its own (an identifier), got "
+                             f"{method.name!r}")
+        if method.name in METHODS and METHODS[method.name] is not method and not replace:
+            raise ValueError(f"CAM method {method.name!r} is already registered "
+                             f"({METHODS[method.name].__qualname__}); pass replace=True to "
+                             f"replace it")
+        METHODS[method.name] = method
+        return method
+
+    return add if cls is None else add(cls)
+
+
+@register_cam_method
 class CAM(CAMMethod):
     """Class activation mapping from the linear layer's weights; no gradients, no ReLU."""
 
     name = "cam"
+    display, paper_name, baseline = "CAM", "CAM*", True
     needs_grad = False
     relu = False
 
@@ -253,10 +290,12 @@ class CAM(CAMMethod):
         return self.fc.weight[tgt]  # (B, C)
 
 
+@register_cam_method
 class GradCAM(CAMMethod):
     """``ReLU(sum_k mean_ij(g_kij) A_k)``."""
 
     name = "gradcam"
+    display, paper_name, baseline = "GradCAM", "GradCAM", True
 
     def weights(self, acts, grads, tgt):
         return grads.mean(dim=(2, 3))
@@ -272,15 +311,18 @@ def _gradcampp_weights(acts: torch.Tensor, g: torch.Tensor, g2: torch.Tensor,
     return (alpha * torch.relu(g)).sum(dim=(2, 3))
 
 
+@register_cam_method
 class GradCAMpp(CAMMethod):
     """GradCAM++ with ``alpha = g^2 / (2 g^2 + sum(A) g^3)``."""
 
     name = "gradcampp"
+    display, paper_name, baseline = "GradCAM++", "GradCAM++", True
 
     def weights(self, acts, g, tgt):
         return _gradcampp_weights(acts, g, g * g, g * g * g)
 
 
+@register_cam_method
 class SmoothGradCAMpp(CAMMethod):
     """Smooth Grad-CAM++: gradient moments averaged over ``n_samples`` noisy inputs.
 
@@ -292,6 +334,7 @@ class SmoothGradCAMpp(CAMMethod):
     """
 
     name = "smoothgradcampp"
+    display, paper_name, baseline = "Smooth-GradCAM++", "Smooth-GradCAM++", True
     single_forward = False
     ACTIVATIONS = ("clean", "last_noisy")
 
@@ -325,10 +368,12 @@ class SmoothGradCAMpp(CAMMethod):
         return self.combine(weights, noisy_acts if self.activations == "last_noisy" else acts)
 
 
+@register_cam_method
 class XGradCAM(CAMMethod):
     """``ReLU(sum_k w_k A_k)``, ``w_k = sum(g_k A_k) / sum(A_k)`` (0 when sum(A_k) = 0)."""
 
     name = "xgradcam"
+    display, paper_name, baseline = "XGradCAM", "XGradCAM", True
 
     def weights(self, acts, grads, tgt):
         norm = acts.sum(dim=(2, 3))
@@ -337,19 +382,23 @@ class XGradCAM(CAMMethod):
                            torch.zeros_like(norm))
 
 
+@register_cam_method
 class LayerCAM(CAMMethod):
     """``ReLU(sum_k ReLU(g_k) * A_k)`` (element-wise weights)."""
 
     name = "layercam"
+    display, paper_name, baseline = "LayerCAM", "LayerCAM", True
 
     def weights(self, acts, grads, tgt):
         return torch.relu(grads)  # (B, C, h, w)
 
 
+@register_cam_method
 class ScoreCAM(CAMMethod):
     """Score-CAM: one forward per channel (slow; the runtime reference of the paper)."""
 
     name = "scorecam"
+    display = "ScoreCAM"
     needs_grad = False
     single_forward = False
 
@@ -410,20 +459,17 @@ def maps_from_one_pass(methods: list[CAMMethod], images: torch.Tensor,
     return [maps[id(m)] for m in methods]
 
 
-METHODS: dict[str, Callable[..., CAMMethod]] = {
-    m.name: m for m in (CAM, GradCAM, GradCAMpp, SmoothGradCAMpp, XGradCAM, LayerCAM, ScoreCAM)
-}
-BASELINES = ("cam", "gradcam", "gradcampp", "smoothgradcampp", "xgradcam", "layercam")
-DISPLAY_NAMES = {"cam": "CAM", "gradcam": "GradCAM", "gradcampp": "GradCAM++",
-                 "smoothgradcampp": "Smooth-GradCAM++", "xgradcam": "XGradCAM",
-                 "layercam": "LayerCAM", "scorecam": "ScoreCAM"}  # the papers' spellings
+# the paper's six baselines, in its tables' order (registered methods of one's own are not)
+BASELINES = tuple(name for name, cls in METHODS.items() if cls.baseline)
 
 
 def display_name(key: str) -> str:
-    """A method key as its paper spells it, keeping a `` + F-CAM`` suffix:
-    ``"gradcampp + F-CAM"`` -> ``"GradCAM++ + F-CAM"``; unknown keys are returned unchanged."""
+    """A method key as its paper spells it (``CAMMethod.display``), keeping a `` + F-CAM``
+    suffix: ``"gradcampp + F-CAM"`` -> ``"GradCAM++ + F-CAM"``; unknown keys are returned
+    unchanged."""
     method, plus, rest = key.partition(" + ")
-    return DISPLAY_NAMES.get(method, method) + plus + rest
+    cls = METHODS.get(method)
+    return (cls.display or cls.name if cls else method) + plus + rest
 
 
 def build_cam_method(name: str, model: nn.Module, **kwargs) -> CAMMethod:

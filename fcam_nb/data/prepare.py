@@ -37,7 +37,6 @@ from fcam_nb.data.wsol import METADATA_FILES, MetadataError, image_size, read_me
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 CUB_MD5 = "97eceeb196236b17998738112f37df78"
-WSOLEVAL_RAW = "https://raw.githubusercontent.com/clovaai/wsolevaluation/master/metadata"
 # CUBV2 (wsolevaluation's CUB validation images), the mirrors its dataset scripts use
 CUBV2_URLS = (
     "https://onedrive.live.com/download?cid=B7111B95B80CCC66&resid=B7111B95B80CCC66%2130812"
@@ -275,16 +274,6 @@ def validate_split(data_root: str | os.PathLike, metadata_dir: str | os.PathLike
     if missing:
         raise FileNotFoundError(f"{metadata_dir}: {len(missing)} files missing, e.g. {missing[0]}")
     return len(meta.image_ids)
-
-
-def fetch_wsoleval_metadata(dataset: str, out: str | os.PathLike,
-                            splits: tuple[str, ...] = ("train", "val", "test")) -> Path:
-    """Download the public wsolevaluation metadata of ``dataset`` (CUB or OpenImages)."""
-    out = Path(out)
-    for split in splits:
-        for name in METADATA_FILES:
-            download(f"{WSOLEVAL_RAW}/{dataset}/{split}/{name}", out / split / name)
-    return out
 
 
 def download_any(urls: tuple[str, ...], dest: str | os.PathLike, md5: str | None = None,

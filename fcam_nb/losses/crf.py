@@ -8,9 +8,9 @@ The original code uses a permutohedral-lattice approximation of ``W S`` (values 
 the exact product); here ``W S`` is exact:
 
 * CUDA: the Triton kernel of ``crf_triton`` (O(N) memory, fp32 differences);
-* CPU: exact chunked torch (``crf_ws_torch``). Cost O(B N^2) time, O(chunk N) memory: on
-  2 CPU cores about 12 ns per pixel pair (a batch of 32 maps of 32x32 = 0.4 s, of 64x64 = 6 s);
-  use ``scale_factor`` < 1 on CPU (``benchmarks/bench_crf.py``).
+* CPU: exact chunked torch (``crf_ws_torch``). Cost O(B N^2) time, O(chunk N) memory (the
+  cost per pixel pair: ``fcam_nb.course.cost.CPU_CRF_NS_PER_PAIR``, ``benchmarks/bench_crf.py``); use
+  ``scale_factor`` < 1 on CPU.
 
 ``scale_factor`` downsamples the image (nearest) and the maps (bilinear) and scales sxy, as in
 the reference implementation. Below 0.5, bilinear downsampling skips pixels (at 0.25 it reads

@@ -13,6 +13,10 @@ module is imported (or reload it).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
 
 try:
@@ -24,13 +28,27 @@ except ImportError:  # pragma: no cover - triton ships with torch's CUDA wheels
     HAS_TRITON = False
 
 REDUCTIONS = ("tile", "deferred", "dot")
-REDUCTION: str | None = None  # None: default_reduction(device); benchmarks/bench_crf.py compares
+_REDUCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("crf_reduction",
+                                                                        default=None)
+
+
+@contextlib.contextmanager
+def reduction_override(reduction: str | None) -> Iterator[None]:
+    """Within the block, ``crf_ws_triton`` calls without ``reduction`` use this one (``None``:
+    each device's default); for benchmarks that compare the strategies through the loss."""
+    if reduction is not None and reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    token = _REDUCTION.set(reduction)
+    try:
+        yield
+    finally:
+        _REDUCTION.reset(token)
 
 
 def default_reduction(device: torch.device) -> str:
-    """``dot`` where tensor cores take TF32 (compute capability 8.0 and newer: A100, L4, H100;
-    2.6x faster than ``tile`` on an H200 at 224x224), else ``deferred`` (T4, V100; plain FMAs,
-    1.3x). CPU tensors (the interpreter): ``dot``."""
+    """``dot`` where tensor cores take TF32 (compute capability 8.0 and newer: A100, L4, H100),
+    else ``deferred`` (T4, V100: plain FMAs). CPU tensors (the interpreter): ``dot``. The
+    strategies are compared by ``benchmarks/bench_crf.py``."""
     if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
         return "deferred"
     return "dot"
@@ -108,11 +126,12 @@ def crf_ws_triton(features: torch.Tensor, probs: torch.Tensor, block_m: int = 64
     ``reduction``: how the sum over key pixels is taken — ``tile`` (per key tile), ``deferred``
     (elementwise accumulation, one reduction at the end) or ``dot`` (tensor-core product of the
     affinity tile with S, K padded to 16, three TF32 products: relative error ~6e-7 of fp32's
-    ``tile`` on an H200). Default: ``REDUCTION``, or ``default_reduction`` of the tensors' device.
+    ``tile``). Default: the one of an enclosing ``reduction_override``, else
+    ``default_reduction`` of the tensors' device.
     """
     if not HAS_TRITON:
         raise RuntimeError("triton is not installed")
-    reduction = reduction or REDUCTION or default_reduction(probs.device)
+    reduction = reduction or _REDUCTION.get() or default_reduction(probs.device)
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     features = features.float().contiguous()

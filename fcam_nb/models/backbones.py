@@ -61,10 +61,15 @@ class WSOLEncoder(Protocol):
 ENCODERS: dict[str, Callable[..., nn.Module]] = {}
 
 
-def register_encoder(name: str) -> Callable:
-    """Class decorator: make an encoder buildable by ``build_encoder(name)``."""
+def register_encoder(name: str, replace: bool = False) -> Callable:
+    """Class decorator: make an encoder buildable by ``build_encoder(name)`` (and a
+    ``RunConfig.backbone``). A name already taken raises ``ValueError`` unless
+    ``replace=True``."""
 
     def add(cls):
+        if name in ENCODERS and ENCODERS[name] is not cls and not replace:
+            raise ValueError(f"encoder {name!r} is already registered "
+                             f"({ENCODERS[name].__qualname__}); pass replace=True to replace it")
         ENCODERS[name] = cls
         return cls
 

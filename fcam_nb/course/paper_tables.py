@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fcam_nb.cams.methods import display_name
+from fcam_nb.cams.methods import BASELINES, METHODS, display_name
 
 BACKBONES = ("vgg16", "inceptionv3", "resnet50")
 
 # Paper row names of the six baselines this package implements (our name -> the paper's). Table 2
 # and Table A.3 write "Smooth-GradCAM" for Smooth-GradCAM++, Tables 1/3/A.1 "Smooth-GradCAM++".
-PAPER_NAMES = {"cam": "CAM*", "gradcam": "GradCAM", "gradcampp": "GradCAM++",
-               "smoothgradcampp": "Smooth-GradCAM++", "xgradcam": "XGradCAM",
-               "layercam": "LayerCAM"}
+PAPER_NAMES = {name: METHODS[name].paper_name for name in BASELINES}
 
 
 @dataclass(frozen=True)

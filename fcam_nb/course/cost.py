@@ -31,8 +31,9 @@ def cpu_crf_seconds_per_step(cfg: RunConfig) -> float:
     return pairs * CPU_CRF_NS_PER_PAIR * 1e-9 * s2.batch_size
 
 
-def cpu_refusal(cfg: RunConfig) -> str:
-    """The message that stops the paper settings on a machine without CUDA."""
+def cpu_refusal(cfg: RunConfig, rehearse: str = "--rehearsal", allow: str = "--allow-cpu") -> str:
+    """The message that stops the paper settings on a machine without CUDA; ``rehearse`` and
+    ``allow`` name the caller's switches (CLI options, or the notebooks' variables)."""
     minutes = cpu_crf_seconds_per_step(cfg) / 60
     side = int(cfg.data.input_size * cfg.stage2.crf_scale)
     giga_pairs = crf_pairs_per_image(cfg.data.input_size, cfg.stage2.crf_scale) / 1e9
@@ -41,8 +42,8 @@ def cpu_refusal(cfg: RunConfig) -> str:
         f"{side}x{side} px costs about {minutes:.0f} min per stage-2 step of "
         f"{cfg.stage2.batch_size} images here ({giga_pairs:.1f} G pixel "
         f"pairs per image at ~{CPU_CRF_NS_PER_PAIR:.0f} ns per pair on 2 cores), on top of the "
-        f"backbone. Run on a GPU (e.g. Colab), rehearse the path with --rehearsal, or pass "
-        f"--allow-cpu to run anyway."
+        f"backbone. Run on a GPU (e.g. Colab), rehearse the path with {rehearse}, or set "
+        f"{allow} to run anyway."
     )
 
 

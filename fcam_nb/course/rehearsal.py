@@ -134,15 +134,16 @@ def imagenet_weights_cached(backbone: str) -> bool:
 def rehearsal_run(dataset: str, root: str | os.PathLike, out_dir: str | os.PathLike,
                   backbone: str = "resnet50", variant: Variant | None = None, seed: int = 0,
                   classes: int = 2, per_class: tuple[int, int, int] = (2, 1, 1),
-                  device: str = "cpu") -> RunConfig:
+                  device: str = "cpu", schedule: str = "paper") -> RunConfig:
     """The paper configuration of ``dataset`` on rehearsal data (made when missing): one epoch
     per stage, batches of 4. On the CPU (default) in fp32 with the CRF at
     ``REHEARSAL_CRF_SCALE``; on ``device="cuda"`` (or ``"auto"``) with autocast and the CRF at the
     paper's scale, so a GPU session rehearses the code its real run takes (Triton kernel,
-    mixed precision)."""
+    mixed precision). ``schedule``: the ``paper_run`` schedule rehearsed (``colab``: one
+    classifier shared by the CAM methods, as the notebooks run on Colab)."""
     data_root = make_rehearsal_data(dataset, root, classes=classes, per_class=per_class, seed=seed)
     cfg = paper_run(dataset, data_root / "images", data_root / "metadata", out_dir,
-                    backbone=backbone, variant=variant, seed=seed)
+                    backbone=backbone, variant=variant, seed=seed, schedule=schedule)
     weights = "imagenet" if imagenet_weights_cached(backbone) else None
     cpu = cfg.override(device=device).torch_device().type == "cpu"
     stage2 = {"epochs": 1, "batch_size": 4}

@@ -28,14 +28,12 @@ import torch
 
 from fcam_nb.cams import BASELINES
 from fcam_nb.config import ABLATION, RunConfig, Variant
-from fcam_nb.cost import cpu_refusal
-from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader, official_metadata
+from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader
 from fcam_nb.data.official import canonical_name
 from fcam_nb.data.synthetic import seed_folder
 from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor
 from fcam_nb.models import FCAM, WSOLClassifier
-from fcam_nb.presets import paper_run, synthetic_run
-from fcam_nb.rehearsal import rehearsal_run
+from fcam_nb.presets import CPURefused, resolve_run
 from fcam_nb.search import PAPER_GRID
 from fcam_nb.train import train_classifier, train_fcam
 
@@ -174,30 +172,29 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
     name = name or env.get("FCAM_PROFILE", "ci")
     runs = Path(runs or env.get("FCAM_RUNS", "runs/nb"))
     if name == "ci":
-        data = seed_folder(runs / "data", seed)  # one set per seed: never rewritten under a job
-        base = synthetic_run(data, runs / "run", synthetic or SyntheticConfig(seed=seed),
-                             seed=seed, select_methods=CI_METHODS)  # a classifier each for notebook 04
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        return Profile("ci", runs, base.override(progress=False, device=device))
-    dataset = dataset or env.get("FCAM_DATASET", "CUB")
-    data_root = data_root or env.get("FCAM_DATA_ROOT")
+        # one set per seed (never rewritten under a job); a classifier each for notebook 04
+        base = resolve_run("synthetic", runs / "run", seed=seed,
+                           data=seed_folder(runs / "data", seed), synthetic=synthetic,
+                           select_methods=CI_METHODS)
+        return Profile("ci", runs, base.override(progress=False))
+    dataset = canonical_name(dataset or env.get("FCAM_DATASET", "CUB"))
+    schedule = schedule or env.get("FCAM_SCHEDULE", "colab")
     if env_flag("FCAM_REHEARSAL"):
-        base = rehearsal_run(dataset, runs / f"rehearsal_data_{dataset}", runs / f"run_{dataset}",
-                             seed=seed)
-        return Profile("full", runs, base, dataset=canonical_name(dataset), rehearsal=True)
+        base = resolve_run(dataset, runs / f"run_{dataset}", seed=seed, schedule=schedule,
+                           rehearsal=True, data=runs / f"rehearsal_data_{dataset}")
+        return Profile("full", runs, base, dataset=dataset, rehearsal=True)
+    data_root = data_root or env.get("FCAM_DATA_ROOT")
     if not data_root:
         raise ValueError("the full profile needs FCAM_DATA_ROOT (the image folder; run the data "
                          "cell), or FCAM_REHEARSAL=1 for a CPU rehearsal")
-    metadata = env.get("FCAM_METADATA_ROOT") or official_metadata(dataset)
-    schedule = schedule or env.get("FCAM_SCHEDULE", "colab")
-    base = paper_run(dataset, data_root, metadata, runs / f"run_{dataset}_{schedule}", seed=seed,
-                     schedule=schedule)
-    if not torch.cuda.is_available():
-        if not env_flag("FCAM_ALLOW_CPU"):
-            raise RuntimeError(cpu_refusal(base).replace("--rehearsal", "FCAM_REHEARSAL=1")
-                               .replace("--allow-cpu", "FCAM_ALLOW_CPU=1"))
-        base = base.override(device="cpu")
-    return Profile("full", runs, base, dataset=canonical_name(dataset))
+    try:
+        base = resolve_run(dataset, runs / f"run_{dataset}_{schedule}", seed=seed,
+                           data_root=data_root, metadata_root=env.get("FCAM_METADATA_ROOT"),
+                           schedule=schedule, allow_cpu=env_flag("FCAM_ALLOW_CPU"),
+                           switches=("FCAM_REHEARSAL=1", "FCAM_ALLOW_CPU=1"))
+    except CPURefused as e:
+        raise RuntimeError(str(e)) from None
+    return Profile("full", runs, base, dataset=dataset)
 
 
 def start(name: str | None = None, seed: int = 0, dataset: str | None = None,
