@@ -32,7 +32,7 @@ KEYS = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "cls_acc")
 HERE = Path(__file__).resolve().parent
 JSON = HERE / "results_synthetic.json"
 DOC = HERE.parent / "docs" / "results.md"
-BEGIN, END = "<!-- results_synthetic: begin -->", "<!-- results_synthetic: end -->"
+README = HERE.parent / "README.md"
 
 # The lesson of the default run, as issue 22 states it (checked per run; spread per setting)
 MIN_BOX_GAIN, MIN_PXAP_GAIN, MAX_SPREAD, PRIOR_SLACK, MIN_HEAD_MARGIN = 20, 15, 10, 5, 20
@@ -178,13 +178,59 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(result: dict, doc: Path = DOC) -> None:
-    text = doc.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{doc} has no {BEGIN} ... {END} markers")
-    new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END),
-                 lambda _: f"{BEGIN}\n{markdown(result)}{END}", text, flags=re.S)
-    doc.write_text(new)
+def main_job_block(result: dict) -> str:
+    """What ``python -m fcam_nb`` prints for seed 0 on 2 CPU threads (the same run), and where
+    that seed stands among the others."""
+    rows = [r for r in result["rows"] if (r["device"], r["threads"]) == ("cpu", 2)]
+    main = next((r for r in rows if r["seed"] == 0), None)
+    if main is None:
+        return "(no seed-0 run on 2 CPU threads in benchmarks/results_synthetic.json)\n"
+    keys = KEYS
+    lines = ["```", f"{'':12s}" + "".join(f"{k:>16s}" for k in keys)]
+    for name, label in (("center_prior", "center_prior"), ("cam", "baseline"),
+                        ("cam+fcam", "fcam")):
+        lines.append(f"{label:12s}" + "".join(f"{main['scores'][name][k]:16.2f}" for k in keys))
+    lines.append("```")
+    boxes = sorted(r["scores"]["cam+fcam"]["max_box_acc"] for r in rows)
+    rank = boxes.index(main["scores"]["cam+fcam"]["max_box_acc"]) + 1
+    lines += ["", f"printed by seed 0 on 2 CPU threads ({result['date']}, {result['machine']}; "
+              f"`benchmarks/results_synthetic.py` runs the same job): F-CAM's MaxBoxAcc ranks "
+              f"{rank} of {len(rows)} seeds there (lowest first); other machines and thread "
+              f"counts give other numbers, see [docs/results.md](docs/results.md)."]
+    return "\n".join(lines) + "\n"
+
+
+def results_line(result: dict) -> str:
+    """One line per setting: CAM and F-CAM, min / mean over the seeds."""
+    out = []
+    for setting, s in result["summary"].items():
+        st = s["stats"]
+        out.append(f"* {setting}, seeds {s['seeds']} (min / mean): centre prior "
+                   f"{st['center_prior']['max_box_acc']['mean']:.1f} MaxBoxAcc; CAM "
+                   f"{_fmt2(st['cam']['max_box_acc'])} MaxBoxAcc, {_fmt2(st['cam']['pxap'])} "
+                   f"PxAP; **F-CAM {_fmt2(st['cam+fcam']['max_box_acc'])} MaxBoxAcc, "
+                   f"{_fmt2(st['cam+fcam']['pxap'])} PxAP**.")
+    return "\n".join(out) + "\n"
+
+
+def _fmt2(s: dict) -> str:
+    return f"{s['min']:.1f} / {s['mean']:.1f}"
+
+
+def _fill(path: Path, name: str, body: str) -> None:
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    text = path.read_text()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path} has no {begin} ... {end} markers")
+    path.write_text(re.sub(re.escape(begin) + ".*?" + re.escape(end),
+                           lambda _: f"{begin}\n{body}{end}", text, flags=re.S))
+
+
+def write_tables(result: dict) -> None:
+    """The tables of docs/results.md and the README's main-job output and results line."""
+    _fill(DOC, "results_synthetic", markdown(result))
+    _fill(README, "main-job", main_job_block(result))
+    _fill(README, "results-line", results_line(result))
 
 
 def main() -> None:
@@ -229,7 +275,8 @@ def main() -> None:
     JSON.write_text(json.dumps(result, indent=1))
     write_tables(result)
     print(markdown(result))
-    print(f"total {result['seconds']:.0f} s; wrote {JSON} and the tables of {DOC}")
+    print(f"total {result['seconds']:.0f} s; wrote {JSON}, the tables of {DOC} and the "
+          f"README's results")
 
 
 if __name__ == "__main__":

@@ -18,22 +18,19 @@ def synthetic_run(
     seed: int = 0,
     select_methods: tuple[str, ...] | None = None,
 ) -> RunConfig:
-    """CPU profile on the synthetic set (generated if missing): tiny backbone, 64 px inputs.
+    """The course's default run: the synthetic set (generated if missing), the tiny backbone,
+    64 px inputs, minutes on a CPU (on the GPU with ``device="cuda"``; default ``auto``).
 
-    Scaled from the paper's 224 px settings: sigma_xy 28.6 (100 at 224), the CRF on 32x32 maps
-    (``crf_scale`` 0.5 with area pooling, N = 1024, so the exact O(N^2) product stays cheap on a
-    CPU) with weight 2.5e-5. Chosen on the validation split (seeds 0 and 2, see README,
-    "Synthetic profile"): on 16x16 maps the CRF cannot follow the bird's outline and F-CAM grows
-    a halo around the head; at 32x32, 2.5e-5 spreads the head's label along the body's colour,
-    5e-5 labels everything foreground. Stage 2 uses lr 0.005 with a cosine decay over 5 epochs
-    (lr 0.01 constant: the map shrank back to the head after epoch 0 on seed 2; lr 0.003: too
-    slow on seed 0). Erosion 15 and
-    n- 0.6 keep the seeds off the CAM's low-resolution overshoot around the head.
+    The paper's 224 px settings scaled to 64 px: sigma_xy 28.6 (100 at 224), the CRF on 32x32
+    maps (``crf_scale`` 0.5 with area pooling: N = 1024 pixels, the exact O(N^2) product stays
+    cheap on a CPU) with weight 2.5e-5, erosion 15 and n- 0.6 (the seeds keep off the CAM's
+    low-resolution overshoot around the head); stage 2 lr 0.005 with a cosine decay over 5
+    epochs. How these were chosen, and what they give over seeds and thread counts:
+    ``docs/synthetic.md`` and ``docs/results.md``.
 
     Stage 1 keeps a classifier per CAM method of ``select_methods`` (default: the six
-    baselines), each selected by its own validation PxAP (the set has masks): a CAM on the head
-    gives a box around the head at every epoch, so MaxBoxAcc stays near its floor and cannot
-    rank epochs (it kept the untrained epoch 0 on seed 2), while PxAP rises with training.
+    baselines), each selected by its own validation PxAP (the set has masks; a CAM on the head
+    gives a box around the head at every epoch, so box scores rank epochs poorly).
 
     Example:
         >>> cfg = synthetic_run("data/synthetic", "runs/demo", variant=Variant("layercam"))

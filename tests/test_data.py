@@ -451,3 +451,23 @@ def test_ddp_shards_have_as_many_batches_on_every_process(monkeypatch):
         loader = make_loader(list(range(9)), 4, torch.Generator().manual_seed(0), shard=True)
         sizes.append([len(g) for g in loader.batch_sampler])
     assert sizes == [[4, 1], [4, 1]]
+
+
+def test_texture_groups_share_the_body_between_classes():
+    """With texture_groups=2, classes 0 and 1 differ only on the head (the mark); without, the
+    body's stripes differ too."""
+    from fcam_nb.data.synthetic import render_object
+
+    def draw(label, groups):
+        return render_object(np.random.default_rng(3), label, 96, 96, texture_groups=groups,
+                             num_classes=4)
+
+    (a, mask, head), (b, _, _) = draw(0, 2), draw(1, 2)
+    differs = (a != b).any(axis=2)
+    assert differs.any() and not (differs & ~(head > 0)).any()
+    (c, _, _), (d, _, _) = draw(0, 0), draw(1, 0)
+    assert ((c != d).any(axis=2) & (mask > 0) & ~(head > 0)).any()
+    with pytest.raises(ValueError, match="texture_groups"):
+        SyntheticConfig(texture_groups=5)
+    with pytest.raises(ValueError, match="head_scale"):
+        SyntheticConfig(head_scale=3.0)
