@@ -185,12 +185,12 @@ def main_job_block(result: dict) -> str:
     main = next((r for r in rows if r["seed"] == 0), None)
     if main is None:
         return "(no seed-0 run on 2 CPU threads in benchmarks/results_synthetic.json)\n"
-    keys = KEYS
-    lines = ["```", f"{'':12s}" + "".join(f"{k:>16s}" for k in keys)]
-    for name, label in (("center_prior", "center_prior"), ("cam", "baseline"),
-                        ("cam+fcam", "fcam")):
-        lines.append(f"{label:12s}" + "".join(f"{main['scores'][name][k]:16.2f}" for k in keys))
-    lines.append("```")
+    from fcam_nb.__main__ import results_table
+
+    scores = main["scores"]
+    printed = results_table({"center_prior": scores["center_prior"], "baseline": scores["cam"],
+                             "fcam": scores["cam+fcam"]})
+    lines = ["```", printed, "```"]
     boxes = sorted(r["scores"]["cam+fcam"]["max_box_acc"] for r in rows)
     rank = boxes.index(main["scores"]["cam+fcam"]["max_box_acc"]) + 1
     lines += ["", f"printed by seed 0 on 2 CPU threads ({result['date']}, {result['machine']}; "

@@ -158,6 +158,19 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"fcam-nb: {e}") from None
 
 
+RESULT_KEYS = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "cls_acc")
+
+
+def results_table(results: dict) -> str:
+    """The table the main job prints: the rows ``center_prior``, ``baseline`` and ``fcam`` of
+    ``results`` (name -> metric -> value) over the metrics F-CAM has."""
+    lines = [f"{'':12s}" + "".join(f"{k:>16s}" for k in RESULT_KEYS if k in results["fcam"])]
+    for name in ("center_prior", "baseline", "fcam"):
+        row = results[name]
+        lines.append(f"{name:12s}" + "".join(f"{row[k]:16.2f}" for k in RESULT_KEYS if k in row))
+    return "\n".join(lines)
+
+
 def _run(args: argparse.Namespace, cfg: RunConfig) -> dict:
     """Train (or resume) both stages, evaluate on the test split, write the results."""
     out = Path(cfg.out_dir)
@@ -191,11 +204,7 @@ def _run(args: argparse.Namespace, cfg: RunConfig) -> dict:
         tau=[baseline["best_tau"], fcam["best_tau"]] if "best_tau" in baseline else 0.5,
     )
     write_atomic(out / "localization.png", lambda f: fig.savefig(f, dpi=100, format="png"))
-    keys = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "cls_acc")
-    print(f"{'':12s}" + "".join(f"{k:>16s}" for k in keys if k in results["fcam"]))
-    for name in ("center_prior", "baseline", "fcam"):
-        row = results[name]
-        print(f"{name:12s}" + "".join(f"{row[k]:16.2f}" for k in keys if k in row))
+    print(results_table(results))
     if note := unavailable_metrics(results["fcam"]):
         print(note)
     print(f"wrote {out / 'results.json'} and {out / 'localization.png'} "
