@@ -82,7 +82,7 @@ def run_one(seed: int, threads: int, device: str, out: str, methods: tuple[str, 
     row["scores"]["center_prior"] = scores(center_prior_predictor(clf))
     for method in methods:
         cfg_m = cfg.with_variant(Variant(method))
-        clf_m = train_classifier(cfg_m)
+        clf_m = clf if method == cfg.stage2.cam_method else train_classifier(cfg_m)
         model = train_fcam(cfg_m, clf_m)
         row["scores"][method] = scores(cam_predictor(clf_m, method))
         row["scores"][f"{method}+fcam"] = scores(fcam_predictor(model))
