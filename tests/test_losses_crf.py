@@ -113,11 +113,13 @@ def test_auto_backend_on_each_device_matches_the_cpu_reference(device):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled kernel needs CUDA")
 @pytest.mark.parametrize("k, h, w", [(2, 37, 29), (3, 16, 70)])
-@pytest.mark.parametrize("reduction", ["tile", "deferred", "dot"])
+@pytest.mark.parametrize("reduction", ["tile", "deferred", "dot", "fma"])
 def test_compiled_triton_kernel_matches_float64_over_several_tiles(k, h, w, reduction):
     """N = 1073 and 1120 pixels: several 64-pixel tiles with a ragged last one; K = 2 and 3."""
     from fcam_nb.losses.crf_triton import crf_ws_triton
 
+    if reduction == "fma" and k > 2:
+        pytest.skip("fma takes K <= 2 (the refusal is tested under the interpreter)")
     images, probs = _inputs(b=3, k=k, h=h, w=w, seed=1)
     feats = crf_features(images.double(), 10.0, 15.0)
     s = probs.double().reshape(3, k, -1)
@@ -130,14 +132,18 @@ def test_compiled_triton_kernel_matches_float64_over_several_tiles(k, h, w, redu
                                rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("capability, expected", [((7, 5), "deferred"), ((8, 0), "dot"),
-                                                  ((9, 0), "dot")])
-def test_the_kernel_uses_tensor_cores_only_where_they_take_tf32(monkeypatch, capability, expected):
+@pytest.mark.parametrize("capability, k, expected", [((7, 5), 2, "fma"), ((9, 0), 1, "fma"),
+                                                     ((7, 5), 3, "deferred"), ((8, 0), 3, "dot"),
+                                                     ((9, 0), 3, "dot")])
+def test_the_default_reduction_follows_k_and_the_tensor_cores(monkeypatch, capability, k,
+                                                               expected):
+    """F-CAM's two channels take the FMA kernel everywhere; more channels take tensor cores
+    only where they take TF32."""
     from fcam_nb.losses.crf_triton import default_reduction
 
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
-    assert default_reduction(torch.device("cuda")) == expected
-    assert default_reduction(torch.device("cpu")) == "dot"  # the interpreter
+    assert default_reduction(torch.device("cuda"), k) == expected
+    assert default_reduction(torch.device("cpu"), k) == ("fma" if k <= 2 else "dot")
 
 
 def test_an_unknown_reduction_is_named():

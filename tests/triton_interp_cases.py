@@ -24,9 +24,13 @@ def _inputs(b, k, h, w, seed):
 
 @pytest.mark.parametrize("shape", [(1, 2, 8, 8), (2, 2, 7, 13), (3, 3, 5, 9), (2, 1, 11, 6)])
 @pytest.mark.parametrize("blocks", [(16, 16), (32, 16)])
-@pytest.mark.parametrize("reduction", ["tile", "deferred", "dot"])
+@pytest.mark.parametrize("reduction", ["tile", "deferred", "dot", "fma"])
 def test_kernel_equals_torch(shape, blocks, reduction):
     b, k, h, w = shape
+    if reduction == "fma" and k > 2:
+        with pytest.raises(ValueError, match="'fma' takes K <= 2"):
+            crf_ws_triton(torch.zeros(b, 5, h * w), torch.zeros(b, k, h * w), reduction="fma")
+        return
     images, probs = _inputs(b, k, h, w, seed=h * w)
     feats = crf_features(images, 4.0, 15.0)
     flat = probs.reshape(b, k, -1)

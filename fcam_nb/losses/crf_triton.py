@@ -4,8 +4,9 @@ For each image, a program owns ``BLOCK_M`` query pixels and streams all key pixe
 ``BLOCK_N``: it builds the Gaussian affinities ``W_ij = exp(-|f_i - f_j|^2 / 2)`` on the fly from
 the 5-D features (x, y scaled by 1/sigma_xy; R, G, B by 1/sigma_rgb), with fp32 differences
 (no tensor-core dot for the distances: |a|^2 + |b|^2 - 2ab loses the small distances), and
-accumulates ``sum_j W_ij S_kj`` for the K channels, by default as a tensor-core product of the
-affinity tile with S (see ``crf_ws_triton``). Memory is O(N); nothing of size N^2 is stored.
+accumulates ``sum_j W_ij S_kj`` for the K channels: for F-CAM's K = 2 in one 2-D tile of FMAs per
+channel (``fma``, the default), for more channels as a tensor-core product of the affinity tile
+with S (see ``crf_ws_triton``). Memory is O(N); nothing of size N^2 is stored.
 
 Runs on CUDA, or on CPU tensors under ``TRITON_INTERPRET=1`` (tests). Set the variable before this
 module is imported (or reload it).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from collections.abc import Iterator
 
 import torch
@@ -27,7 +29,8 @@ try:
 except ImportError:  # pragma: no cover - triton ships with torch's CUDA wheels
     HAS_TRITON = False
 
-REDUCTIONS = ("tile", "deferred", "dot")
+REDUCTIONS = ("tile", "deferred", "dot", "fma")
+LOG2E = 1.4426950408889634
 _REDUCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("crf_reduction",
                                                                         default=None)
 
@@ -45,13 +48,18 @@ def reduction_override(reduction: str | None) -> Iterator[None]:
         _REDUCTION.reset(token)
 
 
-def default_reduction(device: torch.device) -> str:
-    """``dot`` where tensor cores take TF32 (compute capability 8.0 and newer: A100, L4, H100),
-    else ``deferred`` (T4, V100: plain FMAs). CPU tensors (the interpreter): ``dot``. The
-    strategies are compared by ``benchmarks/bench_crf.py``."""
+def default_reduction(device: torch.device, k: int = 2) -> str:
+    """``fma`` for K <= 2 channels (F-CAM's background/foreground) on every device: 52 ms against
+    ``dot``'s 128 ms at 32 x 224x224 on an H200, 2.5x the cost of the exps alone. For K > 2:
+    ``dot`` where tensor cores take TF32 (compute capability 8.0 and newer: A100, L4, H100), else
+    ``deferred`` (T4, V100: plain FMAs); CPU tensors (the interpreter): ``dot``. The strategies are
+    compared by ``benchmarks/bench_crf.py``."""
+    if k <= 2:
+        return "fma"
     if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
         return "deferred"
     return "dot"
+
 
 if HAS_TRITON:
 
@@ -119,29 +127,94 @@ if HAS_TRITON:
         )
 
 
-def crf_ws_triton(features: torch.Tensor, probs: torch.Tensor, block_m: int = 64,
-                  block_n: int = 64, reduction: str | None = None) -> torch.Tensor:
+    @triton.jit
+    def _crf_ws_fma_kernel(
+        feat_ptr,  # (B, 5, N) float32, pre-scaled by sqrt(log2(e) / 2)
+        prob_ptr,  # (B, K, N) float32, K in {1, 2}
+        out_ptr,  # (B, K, N) float32
+        N,
+        K: tl.constexpr,
+        BLOCK_M: tl.constexpr,
+        BLOCK_N: tl.constexpr,
+    ):
+        """K <= 2 channels, each a 2-D accumulator of FMAs, one reduction after the loop; with
+        the features pre-scaled, ``W_ij = exp2(-|f_i - f_j|^2)``: 5 subtractions, 5 FMAs, one
+        ex2 and K FMAs per pixel pair, no layout change inside the loop. Keys past N load S = 0,
+        so they add nothing (their affinity is finite) and need no mask."""
+        pid_m = tl.program_id(0)
+        b = tl.program_id(1)
+        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        mask_m = offs_m < N
+        fb = feat_ptr + b * 5 * N
+        q0 = tl.load(fb + offs_m, mask=mask_m, other=0.0)
+        q1 = tl.load(fb + N + offs_m, mask=mask_m, other=0.0)
+        q2 = tl.load(fb + 2 * N + offs_m, mask=mask_m, other=0.0)
+        q3 = tl.load(fb + 3 * N + offs_m, mask=mask_m, other=0.0)
+        q4 = tl.load(fb + 4 * N + offs_m, mask=mask_m, other=0.0)
+        pb = prob_ptr + b * K * N
+        acc0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        if K == 2:
+            acc1 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for start in range(0, N, BLOCK_N):
+            offs_n = start + tl.arange(0, BLOCK_N)
+            mask_n = offs_n < N
+            d = q0[:, None] - tl.load(fb + offs_n, mask=mask_n, other=0.0)[None, :]
+            dist = d * d
+            d = q1[:, None] - tl.load(fb + N + offs_n, mask=mask_n, other=0.0)[None, :]
+            dist += d * d
+            d = q2[:, None] - tl.load(fb + 2 * N + offs_n, mask=mask_n, other=0.0)[None, :]
+            dist += d * d
+            d = q3[:, None] - tl.load(fb + 3 * N + offs_n, mask=mask_n, other=0.0)[None, :]
+            dist += d * d
+            d = q4[:, None] - tl.load(fb + 4 * N + offs_n, mask=mask_n, other=0.0)[None, :]
+            dist += d * d
+            w = tl.exp2(-dist)
+            acc0 += w * tl.load(pb + offs_n, mask=mask_n, other=0.0)[None, :]
+            if K == 2:
+                acc1 += w * tl.load(pb + N + offs_n, mask=mask_n, other=0.0)[None, :]
+        ob = out_ptr + b * K * N
+        tl.store(ob + offs_m, tl.sum(acc0, axis=1), mask=mask_m)
+        if K == 2:
+            tl.store(ob + N + offs_m, tl.sum(acc1, axis=1), mask=mask_m)
+
+
+def crf_ws_triton(features: torch.Tensor, probs: torch.Tensor, block_m: int | None = None,
+                  block_n: int = 64, reduction: str | None = None,
+                  num_warps: int | None = None) -> torch.Tensor:
     """``W S`` with the Triton kernel. features (B, 5, N), probs (B, K, N) -> (B, K, N) fp32.
 
     ``reduction``: how the sum over key pixels is taken — ``tile`` (per key tile), ``deferred``
-    (elementwise accumulation, one reduction at the end) or ``dot`` (tensor-core product of the
+    (elementwise accumulation, one reduction at the end), ``dot`` (tensor-core product of the
     affinity tile with S, K padded to 16, three TF32 products: relative error ~6e-7 of fp32's
-    ``tile``). Default: the one of an enclosing ``reduction_override``, else
-    ``default_reduction`` of the tensors' device.
+    ``tile``) or ``fma`` (K <= 2: one 2-D accumulator per channel, affinities as ``exp2`` of
+    pre-scaled features). Default: the one of an enclosing ``reduction_override``, else
+    ``default_reduction`` of the tensors' device and K. ``block_m`` query and ``block_n`` key
+    pixels per tile (default 32 x 64 for ``fma``, the fastest of 18 shapes and warp counts timed
+    on an H200; 64 x 64 for the others); ``num_warps``: Triton's (default 4).
     """
     if not HAS_TRITON:
         raise RuntimeError("triton is not installed")
-    reduction = reduction or _REDUCTION.get() or default_reduction(probs.device)
+    b, k, n = probs.shape
+    reduction = reduction or _REDUCTION.get() or default_reduction(probs.device, k)
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     features = features.float().contiguous()
     probs = probs.float().contiguous()
-    b, k, n = probs.shape
     out = torch.empty_like(probs)
+    block_m = block_m or (32 if reduction == "fma" else 64)
+    grid = (triton.cdiv(n, block_m), b)
+    launch = {} if num_warps is None else {"num_warps": num_warps}
+    if reduction == "fma":
+        if k > 2:
+            raise ValueError(f"reduction 'fma' takes K <= 2 channels, got K = {k}")
+        scaled = (features * math.sqrt(0.5 * LOG2E)).contiguous()  # exp(-d^2/2) = exp2(-d'^2)
+        _crf_ws_fma_kernel[grid](scaled, probs, out, n, K=k, BLOCK_M=block_m, BLOCK_N=block_n,
+                                 **launch)
+        return out
     kp = triton.next_power_of_2(k)
     if reduction == "dot":
         kp, block_m, block_n = max(kp, 16), max(block_m, 16), max(block_n, 16)
-    grid = (triton.cdiv(n, block_m), b)
+        grid = (triton.cdiv(n, block_m), b)
     _crf_ws_kernel[grid](features, probs, out, n, K=k, KP=kp, BLOCK_M=block_m, BLOCK_N=block_n,
-                         REDUCE=REDUCTIONS.index(reduction))
+                         REDUCE=REDUCTIONS.index(reduction), **launch)
     return out
