@@ -113,3 +113,25 @@ def test_static_figures_show_each_setting_for_read_only_viewers():
     # the rows differ: a larger n- paints more of each image blue
     blue = [np.asarray(ax.get_images()[0].get_array())[..., 2].mean() for ax in fig.axes]
     assert np.mean(blue[3:]) > np.mean(blue[:3])
+
+
+def test_colab_custom_widget_manager_only_on_colab_with_ipywidgets_8(monkeypatch):
+    import sys
+    import types
+
+    import ipywidgets
+
+    from fcam_nb.course.viz import enable_colab_widgets
+
+    calls = []
+    output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(1))
+    colab = types.ModuleType("google.colab")
+    colab.output = output
+    assert enable_colab_widgets() is False  # not on Colab
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    sys.modules["google"].colab = colab
+    monkeypatch.setattr(ipywidgets, "__version__", "7.7.1")
+    assert enable_colab_widgets() is False and calls == []  # Colab's own widgets render
+    monkeypatch.setattr(ipywidgets, "__version__", "8.1.5")
+    assert enable_colab_widgets() is True and calls == [1]

@@ -194,6 +194,24 @@ def _figure_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def enable_colab_widgets() -> bool:
+    """On Colab with ipywidgets 8, turn on Colab's custom widget manager (without it the
+    sliders do not render there; Colab's own ipywidgets 7.7.1 needs nothing). Returns whether it
+    was turned on; elsewhere a no-op."""
+    import sys
+
+    if "google.colab" not in sys.modules:
+        return False
+    import ipywidgets
+
+    if int(ipywidgets.__version__.split(".")[0]) < 8:
+        return False
+    from google.colab import output  # Colab only
+
+    output.enable_custom_widget_manager()
+    return True
+
+
 def _explorer(draw: Callable[..., Figure], sliders: dict):
     """Sliders + an image widget redrawn by ``draw(**values)`` on every change.
 
@@ -202,6 +220,7 @@ def _explorer(draw: Callable[..., Figure], sliders: dict):
     inline backend) intermittently."""
     import ipywidgets as widgets
 
+    enable_colab_widgets()
     image = widgets.Image(format="png")
 
     def refresh(_change=None) -> None:
