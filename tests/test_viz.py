@@ -44,9 +44,47 @@ def test_colour_codes():
     # the paper's colours: TP red, FN green, FP blue (ignore grey)
     assert out[0].tolist() == [[220, 0, 0], [0, 200, 0], [0, 80, 255], [128, 128, 128]]
     image = torch.zeros(3, 1, 4)
-    painted = regions_overlay(image, np.array([[1, 0, 0, 0]]), np.array([[0, 1, 0, 0]]),
-                              seeds=np.array([[-255, -255, 1, 0]]))
-    assert painted[0].tolist() == [[127, 0, 0], [0, 0, 127], [255, 255, 0], [0, 255, 255]]
+    painted = regions_overlay(image, np.array([[1, 0, 0, 0]]), np.array([[0, 1, 0, 0]]))
+    # the sampling's own pair (not the masks' red / blue): foreground orange, background purple
+    assert painted[0].tolist() == [[127, 70, 0], [70, 30, 100], [0, 0, 0], [0, 0, 0]]
+    image = torch.zeros(3, 11, 11)
+    seeds = np.full((11, 11), -255)
+    seeds[2, 2], seeds[8, 8] = 1, 0
+    dots = regions_overlay(image, np.zeros((11, 11)), np.zeros((11, 11)), seeds, seed_radius=2)
+    # a seed is drawn as a dot a few pixels wide, in its colour, with a dark rim
+    assert (dots[2, 2:5] == [255, 255, 0]).all() and (dots[8, 6:9] == [0, 255, 255]).all()
+    assert (dots[5, 5] == 0).all()
+
+
+def test_one_colour_per_method_across_the_series():
+    from fcam_nb.cams import METHODS
+    from fcam_nb.course.viz import MASK_COLOURS, method_colour, variant_colour
+
+    assert method_colour("F-CAM") == method_colour("cam+fcam") == method_colour("fcam") == "#000000"
+    assert method_colour("GradCAM++") == method_colour("gradcampp")
+    assert method_colour("Smooth-GradCAM++") == method_colour("smoothgradcampp")
+    colours = {method_colour(name) for name in METHODS} | {method_colour("F-CAM")}
+    assert len(colours) == len(METHODS) + 1  # every method its own colour
+    paper_rgb = {"#{:02x}{:02x}{:02x}".format(*c) for c in MASK_COLOURS.values()}
+    assert not colours & paper_rgb
+    with pytest.raises(KeyError, match="no colour for method 'mystery'"):
+        method_colour("mystery")
+    assert [variant_colour(v) for v in ("SR", "SR+CRF", "SR+CRF+ASC")] == [
+        "#b0b0b0", "#606060", "#000000"]
+
+
+def test_the_decoder_diagram_names_every_map_and_the_full_resolution_output():
+    from fcam_nb.course.viz import decoder_diagram
+    from fcam_nb.models import FCAM, build_classifier, build_decoder
+
+    clf = build_classifier("tiny", 4)
+    model = FCAM(clf, build_decoder(clf.encoder)).train()
+    text = decoder_diagram(model, (32, 32))
+    assert text.splitlines()[0].split() == ["input", "image", "3", "x", "32", "x", "32"]
+    assert text.count("decoder block") == len(model.decoder.blocks)
+    assert "deepest: the CAM's features" in text
+    assert text.splitlines()[-1].split()[2:7] == ["2", "x", "32", "x", "32"]
+    assert model.training  # left as it was
 
 
 def test_images_and_overlays_are_uint8_rgb():

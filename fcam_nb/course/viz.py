@@ -1,9 +1,17 @@
 """Plotting helpers: CAM overlays with boxes, TP/FP/FN masks, metric curves, histograms, widgets.
 
 All functions take numpy arrays or CPU tensors and return matplotlib objects; nothing is shown
-or saved implicitly. Colours follow the paper (its Fig. 3, 4, 7, A.6-A.11): GT box green,
-predicted box red; masks: true positive red, false negative green, false positive blue
-(``MASK_COLOURS``; ignore pixels grey). ``show_localization`` adds the legend.
+or saved implicitly. One visual language for the whole series:
+
+* localization, as the paper's figures (Fig. 3, 4, 7, A.6-A.11): GT box green, predicted box red;
+  masks: true positive red, false negative green, false positive blue, ignore grey
+  (``BOX_COLOURS``, ``MASK_COLOURS``); ``show_localization`` adds the legend;
+* pixel classes, in the sampling regions and the activation histograms: object / foreground
+  orange, background purple; seeds drawn as solid yellow (foreground) and cyan (background) dots
+  (``REGION_COLOURS``);
+* methods in line and bar plots: F-CAM always black, each baseline one colour of its own, none of
+  the above (``method_colour``); the stage-2 variants (SR, +CRF, +ASC) grey to black
+  (``variant_colour``).
 """
 
 from __future__ import annotations
@@ -62,6 +70,37 @@ def draw_boxes(rgb: np.ndarray, gt_boxes=None, pred_box=None, thickness: int = 1
 
 MASK_COLOURS = {"true positive": (220, 0, 0), "false negative": (0, 200, 0),
                 "false positive": (0, 80, 255), "ignore": (128, 128, 128)}  # the paper's
+REGION_COLOURS = {"foreground region": (255, 140, 0), "background region": (140, 60, 200),
+                  "foreground seed": (255, 255, 0), "background seed": (0, 255, 255)}  # RGB
+FCAM_COLOUR = "#000000"
+METHOD_COLOURS = {"cam": "#8c564b", "gradcam": "#e377c2", "gradcampp": "#bcbd22",
+                  "smoothgradcampp": "#17becf", "xgradcam": "#7f7f7f", "layercam": "#9edae5",
+                  "scorecam": "#c49c94", "center_prior": "#c7c7c7"}
+VARIANT_COLOURS = {"SR": "#b0b0b0", "SR+ASC": "#888888", "SR+CRF": "#606060",
+                   "SR+CRF+ASC": FCAM_COLOUR}
+
+
+def _method_key(name: str) -> str:
+    key = name.lower().replace("++", "pp").replace("-", "").replace(" ", "")
+    return {"centerprior": "center_prior", "centreprior": "center_prior"}.get(key, key)
+
+
+def method_colour(name: str) -> str:
+    """The colour of a method in every line / bar plot of the series: F-CAM (any name holding
+    ``fcam``: "F-CAM", "cam+fcam") black, a baseline its own colour (registry names or display
+    names: "gradcampp", "GradCAM++"); an unknown name raises."""
+    key = _method_key(name)
+    if "fcam" in key:
+        return FCAM_COLOUR
+    if key not in METHOD_COLOURS:
+        raise KeyError(f"no colour for method {name!r}; known: {sorted(METHOD_COLOURS)} and F-CAM")
+    return METHOD_COLOURS[key]
+
+
+def variant_colour(label: str) -> str:
+    """Stage-2 variants (``Variant.label``: SR, SR+CRF, SR+CRF+ASC): grey to black."""
+    key = label.replace("F-CAM", "").replace(" ", "").strip("()")
+    return VARIANT_COLOURS.get(key, VARIANT_COLOURS["SR+CRF+ASC"])
 
 
 def mask_errors(score_map, gt_mask, tau: float) -> np.ndarray:
@@ -144,7 +183,7 @@ def plot_curves(taus: np.ndarray, curves: dict[str, np.ndarray], ylabel: str, ax
     """Metric vs threshold tau for several methods (paper Fig. 5). Returns the axes."""
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     for name, values in curves.items():
-        ax.plot(taus, values, label=name)
+        ax.plot(taus, values, label=name, color=method_colour(name))
     ax.set_xlabel("CAM threshold τ")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -158,10 +197,12 @@ def plot_histograms(edges: np.ndarray, fg: np.ndarray, bg: np.ndarray, ax=None, 
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     centers = (edges[:-1] + edges[1:]) / 2
     width = edges[1] - edges[0]
-    ax.bar(centers, fg, width=width, alpha=0.6, label="foreground", color="tab:green")
-    ax.bar(centers, bg, width=width, alpha=0.6, label="background", color="tab:red")
-    ax.set_xlabel("activation")
-    ax.set_ylabel("density")
+    ax.bar(centers, fg, width=width, alpha=0.6, label="object pixels",
+           color=np.array(REGION_COLOURS["foreground region"]) / 255)
+    ax.bar(centers, bg, width=width, alpha=0.6, label="background pixels",
+           color=np.array(REGION_COLOURS["background region"]) / 255)
+    ax.set_xlabel("activation (map value in [0, 1])")
+    ax.set_ylabel("density (area 1 per class)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
@@ -258,18 +299,22 @@ def threshold_explorer(images, maps: dict[str, np.ndarray], gt_boxes, index: int
     })
 
 
-def regions_overlay(image, fg, bg, seeds=None) -> np.ndarray:
-    """Image with the foreground region tinted red, the background region blue and seed pixels
-    (1 = fg, 0 = bg) painted solid yellow / cyan -> (H, W, 3) uint8."""
+def regions_overlay(image, fg, bg, seeds=None, seed_radius: int = 2) -> np.ndarray:
+    """Image with the foreground region tinted orange, the background region purple and seed
+    pixels (1 = fg, 0 = bg) drawn as solid yellow / cyan dots of ``seed_radius`` pixels (a seed
+    is one pixel: a dot makes it visible) -> (H, W, 3) uint8 (``REGION_COLOURS``)."""
     rgb = to_rgb_uint8(image).astype(np.float32)
     fg, bg = _np(fg).astype(bool), _np(bg).astype(bool)
-    rgb[fg] = 0.5 * rgb[fg] + 0.5 * np.array([255, 0, 0])
-    rgb[bg] = 0.5 * rgb[bg] + 0.5 * np.array([0, 0, 255])
+    rgb[fg] = 0.5 * rgb[fg] + 0.5 * np.array(REGION_COLOURS["foreground region"])
+    rgb[bg] = 0.5 * rgb[bg] + 0.5 * np.array(REGION_COLOURS["background region"])
+    out = np.ascontiguousarray(rgb.astype(np.uint8))
     if seeds is not None:
         s = _np(seeds)
-        rgb[s == 1] = (255, 255, 0)
-        rgb[s == 0] = (0, 255, 255)
-    return rgb.astype(np.uint8)
+        for label, name in ((1, "foreground seed"), (0, "background seed")):
+            for y, x in np.argwhere(s == label):
+                cv2.circle(out, (int(x), int(y)), seed_radius, REGION_COLOURS[name], -1)
+                cv2.circle(out, (int(x), int(y)), seed_radius + 1, (0, 0, 0), 1)
+    return out
 
 
 def sampling_figure(images, cams, n_bgs: Sequence[float], seeds: int = 1, step: int = 0,
@@ -297,11 +342,15 @@ def sampling_figure(images, cams, n_bgs: Sequence[float], seeds: int = 1, step: 
 
 
 def _regions_legend(fig: Figure) -> None:
+    regions_legend(fig)
+
+
+def regions_legend(fig: Figure) -> None:
+    """A figure legend of the sampling colours (regions and seeds, ``REGION_COLOURS``)."""
     from matplotlib.patches import Patch
 
-    names = {"foreground region": (255, 0, 0), "background region": (0, 0, 255),
-             "foreground seed": (255, 255, 0), "background seed": (0, 255, 255)}
-    fig.legend(handles=[Patch(color=np.array(c) / 255, label=n) for n, c in names.items()],
+    fig.legend(handles=[Patch(color=np.array(c) / 255, label=n)
+                        for n, c in REGION_COLOURS.items()],
                loc="lower center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
 
 
@@ -317,3 +366,40 @@ def sampling_explorer(images, cams, erode_ksz: int = 11):
         "seeds": widgets.IntSlider(value=1, min=1, max=10, description="seeds"),
         "step": widgets.IntSlider(value=0, min=0, max=20, description="step"),
     })
+
+
+def decoder_diagram(model, size: tuple[int, int] = (224, 224)) -> str:
+    """A text diagram of an F-CAM model (``fcam_nb.models.FCAM``): the encoder's feature maps
+    (channels x height x width for one ``size`` image), which of them feed the decoder as skips,
+    each decoder block's output and the 2-channel full-resolution output."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    shapes: list[tuple[int, ...]] = []
+    hooks = [block.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
+             for block in model.decoder.blocks]
+    try:
+        with torch.no_grad():
+            feats, _ = model.classifier.forward_features(torch.zeros(1, 3, *size, device=device))
+            seg = model.decoder(list(feats), size)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+
+    def fmt(shape) -> str:
+        return " x ".join(str(v) for v in shape)
+
+    n = len(feats)
+    lines = [f"{'input image':26s} {fmt((3, *size)):>16s}"]
+    for k, f in enumerate(feats):
+        role = "deepest: the CAM's features" if k == n - 1 else f"skip {k + 1} (to block {n - 1 - k})"
+        lines.append(f"{'encoder map ' + str(k + 1):26s} {fmt(f.shape[1:]):>16s}   {role}")
+    for i, shape in enumerate(shapes):
+        how = (f"upsample to skip {n - 1 - i}'s size, concat it" if i < n - 1
+               else "upsample x2 (no skip left)")
+        lines.append(f"{'decoder block ' + str(i + 1):26s} {fmt(shape):>16s}   {how}, "
+                     "two conv-BN-ReLU")
+    lines.append(f"{'output (logits)':26s} {fmt(seg.shape[1:]):>16s}   background / foreground; "
+                 "softmax -> F-CAM's map")
+    return "\n".join(lines)
