@@ -27,6 +27,7 @@ from fcam_nb.checkpoint import CheckpointError, write_atomic, write_text_atomic 
 from fcam_nb.config import ConfigError, RunConfig  # noqa: E402
 from fcam_nb.course.viz import show_localization  # noqa: E402
 from fcam_nb.data import SyntheticConfig  # noqa: E402
+from fcam_nb.data.specs import DATASETS  # noqa: E402
 from fcam_nb.data.synthetic import DataInUseError, data_lock, is_generated  # noqa: E402
 from fcam_nb.evaluate import (  # noqa: E402
     cam_predictor,
@@ -72,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "batches (synthetic: also of the generated set)")
     p.add_argument("--data", help="synthetic dataset folder (default: data/synthetic/seed<SEED>, "
                                   "one per seed)")
-    p.add_argument("--dataset", choices=["synthetic", "CUB", "OpenImages"], default="synthetic",
+    p.add_argument("--dataset", choices=list(DATASETS), default="synthetic",
                    help="which dataset")
     p.add_argument("--data-root", help="CUB/OpenImages: image folder")
     p.add_argument("--metadata-root",

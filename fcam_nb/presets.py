@@ -126,10 +126,10 @@ def stage1_recipe(dataset: str, backbone: str, method: str = "cam") -> Stage1Rec
 # estimate of benchmarks/cost_table.py (not measured on a GPU): far fewer epochs (the step decay
 # shrunk in proportion), the CRF at half resolution (112x112, 1/16 of the pixel pairs), and one
 # classifier shared by every method (selected by CAM: one CAM pass per validation epoch).
-SCHEDULES = {
-    "paper": {"cub": (50, 50, 1.0), "openimages": (10, 10, 1.0), "shared": False},
-    "colab": {"cub": (10, 3, 0.5), "openimages": (3, 1, 0.5), "shared": True},
-}
+# per schedule: whether the CAM methods share one classifier; the epochs and the CRF scale of each
+# dataset are in its spec (``fcam_nb.data.specs``: paper 50 + 50 on CUB, 10 + 10 on OpenImages,
+# CRF at full resolution; colab 10 + 3 and 3 + 1, CRF at half resolution)
+SCHEDULES = {"paper": {"shared": False}, "colab": {"shared": True}}
 
 
 def _numbers(recipe: Stage1Recipe) -> tuple:
@@ -148,16 +148,18 @@ def paper_run(dataset: str, data_root: str | Path, metadata_root: str | Path, ou
     Example:
         >>> cfg = paper_run("CUB", "data/CUB/images", "data/CUB/metadata", "runs/cub")
     """
-    key = dataset.lower()
-    if key == "cub":
-        num_classes, n_bg, masks = 200, 0.7, None
-    elif key == "openimages":
-        num_classes, n_bg, masks = 100, 0.1, str(data_root)
-    else:
-        raise ValueError(f"dataset must be CUB or OpenImages, got {dataset!r}")
-    if schedule not in SCHEDULES:
+    from fcam_nb.data.specs import dataset_spec, paper_datasets
+
+    spec = dataset_spec(dataset)
+    if spec.num_classes is None or not spec.schedules:
+        raise ValueError(f"dataset must be one of {' or '.join(paper_datasets())} (a dataset with "
+                         f"classes and schedules in its spec), got {dataset!r}")
+    key = spec.name.lower()  # STAGE1_RECIPES' key
+    num_classes, n_bg = spec.num_classes, spec.n_bg
+    masks = str(data_root) if spec.has_masks else None
+    if schedule not in SCHEDULES or schedule not in spec.schedules:
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
-    epochs1, epochs2, crf_scale = SCHEDULES[schedule][key]
+    epochs1, epochs2, crf_scale = spec.schedules[schedule]
     shared = SCHEDULES[schedule]["shared"]
     select = ("cam",) if shared else BASELINES
     recipe = stage1_recipe(key, backbone, select[0])
@@ -176,9 +178,7 @@ def paper_run(dataset: str, data_root: str | Path, metadata_root: str | Path, ou
         stage2=Stage2Config(epochs=epochs2, lr=0.01, n_bg=n_bg, crf_scale=crf_scale,
                             crf_weight=PAPER_CRF_WEIGHT * CRF_LATTICE_RATIO),
         seed=seed, device="auto", smooth_activations="last_noisy",  # the official's map
-        # the official validates CUB with thresholds every 0.004 (dlib/configure/constants.py:241,
-        # dlib/learning/train_wsol.py:505-509: cv2.findContours is slow), tests every 0.001
-        val_eval_step=0.004 if key == "cub" else None,
+        val_eval_step=spec.val_eval_step,  # CUB: 0.004, as the official code (see its spec)
     ).with_variant(variant or Variant())
 
 
@@ -213,6 +213,7 @@ def resolve_run(dataset: str, out_dir: str | Path, *, seed: int = 0, method: str
     """
     from fcam_nb.course.rehearsal import rehearsal_run
     from fcam_nb.data.official import canonical_name, official_metadata
+    from fcam_nb.data.specs import dataset_spec
     from fcam_nb.data.synthetic import seed_folder
 
     variant = Variant(method)
@@ -221,14 +222,21 @@ def resolve_run(dataset: str, out_dir: str | Path, *, seed: int = 0, method: str
                             synthetic or SyntheticConfig(seed=seed), variant=variant, seed=seed,
                             select_methods=select_methods or (method,))
         return cfg.override(device=device or "auto")
-    dataset = canonical_name(dataset)
-    if rehearsal:
+    if rehearsal:  # the rehearsal reads the official metadata shipped in the package
+        dataset = canonical_name(dataset)
         return rehearsal_run(dataset, data or Path(out_dir) / "rehearsal_data", out_dir,
                              backbone=backbone, variant=variant, seed=seed, schedule=schedule,
                              device=device or "cpu")
+    spec = dataset_spec(dataset)
+    dataset = spec.name
     if not data_root:
         raise ValueError(f"{dataset} needs its image folder (data_root), or a rehearsal")
-    cfg = paper_run(dataset, data_root, metadata_root or official_metadata(dataset), out_dir,
+    if metadata_root is None:
+        if spec.split_sizes is None:
+            raise ValueError(f"{dataset}: no official metadata is shipped for it; give "
+                             "metadata_root (a wsol-format folder with train/ val/ test/)")
+        metadata_root = official_metadata(dataset)
+    cfg = paper_run(dataset, data_root, metadata_root, out_dir,
                     backbone=backbone, variant=variant, seed=seed, schedule=schedule)
     cfg = cfg.override(device=device or "auto")
     if cfg.torch_device().type == "cpu":

@@ -45,8 +45,10 @@ def test_paper_profiles(tmp_path, dataset, classes, epochs, n_bg, masks):
 
 
 def test_paper_profile_rejects_other_datasets(tmp_path):
-    with pytest.raises(ValueError, match="CUB or OpenImages"):
+    with pytest.raises(ValueError, match="unknown dataset 'ImageNet'; registered: "):
         paper_run("ImageNet", tmp_path, tmp_path, tmp_path)
+    with pytest.raises(ValueError, match="CUB or OpenImages"):
+        paper_run("synthetic", tmp_path, tmp_path, tmp_path)
 
 
 def test_stage1_recipes_as_published(tmp_path):

@@ -1,5 +1,5 @@
 """The "Extending" examples of docs/contributing.md run as written: a loss term, a CAM method, a backbone and
-a dataset preset, each plugged in through one module."""
+a dataset (its spec and a preset), each plugged in through one module."""
 
 import re
 from pathlib import Path
@@ -24,9 +24,7 @@ def _extending_namespace() -> dict:
 
 def test_extending_examples_plug_in():
     from fcam_nb.cams import build_cam_method
-    from fcam_nb.cams.methods import METHODS
     from fcam_nb.models import FCAM, build_classifier, build_decoder
-    from fcam_nb.models.backbones import ENCODERS
 
     ns = _extending_namespace()
     try:
@@ -42,18 +40,30 @@ def test_extending_examples_plug_in():
         assert seg.shape == (1, 2, 96, 96)
         cfg = ns["birds_run"]("/data/birds", "/runs/birds")
         assert cfg.data.num_classes == 12 and cfg.stage2.variant.tag == "fcam_cam"
+        from fcam_nb.__main__ import parse_args
+        from fcam_nb.data.specs import dataset_spec
+
+        assert parse_args(["--dataset", "Birds12"]).dataset == "Birds12"
+        assert dataset_spec("birds12").num_classes == 12
     finally:
-        METHODS.pop("gradcam_elementwise", None)
-        ENCODERS.pop("mobilenet_v3", None)
+        _forget_extensions()
+
+
+def _forget_extensions() -> None:
+    from fcam_nb.cams.methods import METHODS
+    from fcam_nb.data.specs import DATASETS
+    from fcam_nb.models.backbones import ENCODERS
+
+    METHODS.pop("gradcam_elementwise", None)
+    ENCODERS.pop("mobilenet_v3", None)
+    DATASETS.pop("Birds12", None)
 
 
 def test_the_extending_cam_method_trains_fcam(tmp_path):
     """One registration makes the new method a stage-2 seed source: a tiny F-CAM run on it."""
-    from fcam_nb.cams.methods import METHODS
     from fcam_nb.config import Variant
     from fcam_nb.data import SyntheticConfig
     from fcam_nb.evaluate import evaluate_split, fcam_predictor
-    from fcam_nb.models.backbones import ENCODERS
     from fcam_nb.presets import synthetic_run
     from fcam_nb.train import train_classifier, train_fcam
 
@@ -69,5 +79,4 @@ def test_the_extending_cam_method_trains_fcam(tmp_path):
         assert (tmp_path / "run" / "fcam_gradcam_elementwise_best.pt").is_file()
         assert 0 <= evaluate_split(cfg, fcam_predictor(model), "test")["pxap"] <= 100
     finally:
-        METHODS.pop("gradcam_elementwise", None)
-        ENCODERS.pop("mobilenet_v3", None)
+        _forget_extensions()

@@ -30,6 +30,7 @@ from fcam_nb.cams import BASELINES
 from fcam_nb.config import ABLATION, RunConfig, Variant
 from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader
 from fcam_nb.data.official import canonical_name
+from fcam_nb.data.specs import dataset_spec
 from fcam_nb.data.synthetic import seed_folder
 from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor
 from fcam_nb.models import FCAM, WSOLClassifier
@@ -60,13 +61,13 @@ class Profile:
 
     @property
     def has_boxes(self) -> bool:
-        """Whether the evaluation splits have boxes (synthetic, CUB) - else masks only."""
-        return self.dataset != "OpenImages"
+        """Whether the evaluation splits have boxes (synthetic, CUB): the dataset's spec."""
+        return dataset_spec(self.dataset).has_boxes
 
     @property
     def has_masks(self) -> bool:
-        """Whether the evaluation splits have masks (synthetic, OpenImages) - not CUB."""
-        return self.dataset != "CUB"
+        """Whether the evaluation splits have masks (synthetic, OpenImages): the dataset's spec."""
+        return dataset_spec(self.dataset).has_masks
 
     @property
     def compared_methods(self) -> tuple[str, ...]:

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fcam_nb.data.specs import dataset_spec, paper_datasets
+
 ROOT = Path(__file__).with_name("wsol_metadata")
 
-# images per split and classes of the official splits (Choe et al., CVPR 2020)
-SPLIT_SIZES = {
-    "CUB": {"train": 5994, "val": 1000, "test": 5794},
-    "OpenImages": {"train": 29819, "val": 2500, "test": 5000},
-}
-NUM_CLASSES = {"CUB": 200, "OpenImages": 100}
+# images per split and classes of the official splits (Choe et al., CVPR 2020), from the
+# dataset registry (fcam_nb.data.specs)
+SPLIT_SIZES = {name: dict(dataset_spec(name).split_sizes) for name in paper_datasets()}
+NUM_CLASSES = {name: dataset_spec(name).num_classes for name in paper_datasets()}
 
 
 def canonical_name(dataset: str) -> str:
-    """``CUB`` or ``OpenImages`` from any casing; ValueError otherwise."""
-    for name in SPLIT_SIZES:
-        if dataset.lower() == name.lower():
-            return name
-    raise ValueError(f"dataset must be CUB or OpenImages, got {dataset!r}")
+    """The registered name (``CUB``, ``OpenImages``) of a dataset with official metadata, from
+    any casing; ValueError otherwise."""
+    try:
+        spec = dataset_spec(dataset)
+    except ValueError:
+        spec = None
+    if spec is None or spec.split_sizes is None:
+        raise ValueError(f"dataset must be one of {' or '.join(paper_datasets())}, got {dataset!r}")
+    return spec.name
 
 
 def official_metadata(dataset: str) -> Path:
