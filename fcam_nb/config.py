@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from fcam_nb.data.wsol import WSOLDataset
+from fcam_nb.metric_specs import select_by_names
 
 
 class ConfigError(ValueError):
@@ -79,7 +80,6 @@ class DataConfig:
 
 
 LR_SCHEDULES = ("constant", "step", "cosine")
-SELECT_BY = ("loc", "loc_v2", "pxap", "cls")
 
 
 @dataclass(frozen=True)
@@ -245,8 +245,8 @@ class RunConfig:
                     or not 0 < stage.gamma <= 1:
                 problems.append(f"{name}: step_size must be a positive integer and gamma in "
                                 f"(0, 1], got {stage.step_size!r}, {stage.gamma!r}")
-            if stage.select_by not in SELECT_BY:
-                problems.append(f"{name}.select_by must be one of {SELECT_BY}, got "
+            if stage.select_by not in select_by_names():
+                problems.append(f"{name}.select_by must be one of {select_by_names()}, got "
                                 f"{stage.select_by!r}")
             elif stage.select_by == "pxap" and self.data.mask_root is None:
                 problems.append(f"{name}.select_by 'pxap' needs masks on the validation split "

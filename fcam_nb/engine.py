@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 from fcam_nb import checkpoint, distributed
 from fcam_nb.config import RunConfig
 from fcam_nb.data.loader import augmented_batches, make_loader
-from fcam_nb.evaluate import JointPredictor, evaluate_split_many, primary_metric
+from fcam_nb.evaluate import JointPredictor, evaluate_split_many
+from fcam_nb.metric_specs import selection_metric
 
 Step = Callable[[torch.Tensor, torch.Tensor, torch.Generator, int], dict[str, torch.Tensor]]
 
@@ -87,25 +88,6 @@ def epoch_generator(seed: int, stage: int, epoch: int) -> torch.Generator:
 def best_path(out: Path, tag: str, name: str = "") -> Path:
     """A stage's best checkpoint: ``<tag>_best.pt``, or ``<tag>_best_<name>.pt``."""
     return out / (f"{tag}_best_{name}.pt" if name else f"{tag}_best.pt")
-
-
-def selection_metric(metrics: dict, by: str = "loc") -> str | None:
-    """The key of ``metrics`` that ``selection_key`` maximizes: ``loc`` MaxBoxAcc (PxAP on
-    mask-only splits), ``loc_v2`` MaxBoxAccV2 (PxAP on mask-only splits), ``pxap`` PxAP (needs
-    masks) or ``cls`` accuracy; None when the split measures no localization."""
-    if by == "cls":
-        return "cls_acc"
-    if by == "pxap":
-        if "pxap" not in metrics:
-            raise ValueError("select_by='pxap' needs a validation split with masks")
-        return "pxap"
-    if by not in ("loc", "loc_v2"):
-        raise ValueError(f"select_by must be 'loc', 'loc_v2', 'pxap' or 'cls', got {by!r}")
-    if by == "loc_v2" and "max_box_acc_v2" in metrics:
-        return "max_box_acc_v2"
-    if "max_box_acc" not in metrics and "pxap" not in metrics:
-        return None
-    return primary_metric(metrics)
 
 
 def selection_key(metrics: dict, by: str = "loc") -> float:

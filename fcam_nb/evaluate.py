@@ -20,6 +20,7 @@ from fcam_nb.cams import build_cam_method, maps_from_one_pass, upsample_maps
 from fcam_nb.data.loader import make_loader
 from fcam_nb.data.transforms import normalize
 from fcam_nb.data.wsol import WSOLDataset
+from fcam_nb.metric_specs import METRIC_NAMES, table_keys
 from fcam_nb.metrics import (
     BoxAccumulator,
     PxAPAccumulator,
@@ -240,9 +241,7 @@ def unavailable_metrics(scores: dict) -> str:
     return ("not available: " + "; ".join(missing)) if missing else ""
 
 
-METRIC_NAMES = {"max_box_acc": "MaxBoxAcc", "max_box_acc_v2": "MaxBoxAccV2", "pxap": "PxAP",
-                "top1_loc": "Top-1 Loc", "top5_loc": "Top-5 Loc", "cls_acc": "Cls acc"}
-TABLE_KEYS = ("max_box_acc", "max_box_acc_v2", "pxap", "top1_loc", "top5_loc")
+TABLE_KEYS = table_keys()  # the built-in metrics' columns (fcam_nb.metric_specs registers them)
 
 
 def primary_metric(scores: dict) -> str:
@@ -254,9 +253,10 @@ def primary_metric(scores: dict) -> str:
     raise KeyError("scores hold neither max_box_acc nor pxap")
 
 
-def score_table(rows: dict[str, dict], keys: tuple[str, ...] = TABLE_KEYS) -> str:
-    """Fixed-width text table of ``rows`` (name -> scores) over the metrics they all have."""
-    cols = [k for k in keys if all(k in r for r in rows.values())]
+def score_table(rows: dict[str, dict], keys: tuple[str, ...] | None = None) -> str:
+    """Fixed-width text table of ``rows`` (name -> scores) over the metrics they all have
+    (``keys``; default: every registered table metric)."""
+    cols = [k for k in (keys or table_keys()) if all(k in r for r in rows.values())]
     width = max([len(n) for n in rows] + [8]) + 2
     lines = [" " * width + "".join(f"{METRIC_NAMES.get(k, k):>13s}" for k in cols)]
     for name, r in rows.items():
