@@ -76,16 +76,6 @@ def scoremaps_to_uint8(maps: ArrayLike) -> np.ndarray:
     return (maps * 255).astype(np.uint8)
 
 
-def resize_box(box: Sequence[float], image_size: tuple[int, int], size: int) -> tuple[int, ...]:
-    """Scale an ``x0, y0, x1, y1`` box from ``image_size = (w, h)`` to ``size`` x ``size``.
-
-    Each coordinate is ``int(x * size / w)`` exactly as the protocol's ``resize_bbox``.
-    """
-    x0, y0, x1, y1 = box
-    w, h = image_size
-    return (int(x0 * size / w), int(y0 * size / h), int(x1 * size / w), int(y1 * size / h))
-
-
 def multiple_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """IoU of every box in ``boxes_a`` (A, 4) with every box in ``boxes_b`` (B, 4), x0y0x1y1.
 

@@ -15,7 +15,6 @@ from fcam_nb.metrics import (
     max_box_acc_v2,
     multiple_iou,
     reference_box_correct,
-    resize_box,
     scoremaps_to_uint8,
     threshold_list,
 )
@@ -138,6 +137,8 @@ def test_iou_inclusive_and_degenerate():
 
 
 def test_resize_box_protocol_rounding():
+    from fcam_nb.data.wsol import resize_box
+
     assert resize_box((10, 20, 99, 50), (100, 60), 224) == (22, 74, 221, 186)
     assert resize_box((0.5, 0.5, 1.5, 1.5), (3, 3), 224) == (37, 37, 112, 112)
 

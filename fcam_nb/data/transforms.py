@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from fcam_nb.data.wsol import IMAGENET_MEAN, IMAGENET_STD
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (RGB in [0, 1])
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

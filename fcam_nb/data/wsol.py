@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -37,8 +38,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-
-from fcam_nb.metrics import resize_box
 
 METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
 
@@ -298,8 +297,14 @@ def load_gt_mask(
     return fg.astype(np.uint8) + 255 * ignore.astype(np.uint8)
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+def resize_box(box: Sequence[float], image_size: tuple[int, int], size: int) -> tuple[int, ...]:
+    """Scale an ``x0, y0, x1, y1`` box from ``image_size = (w, h)`` to ``size`` x ``size``.
+
+    Each coordinate is ``int(x * size / w)`` exactly as the protocol's ``resize_bbox``.
+    """
+    x0, y0, x1, y1 = box
+    w, h = image_size
+    return (int(x0 * size / w), int(y0 * size / h), int(x1 * size / w), int(y1 * size / h))
 
 
 def _generated_classes(data_root: Path) -> int | None:
