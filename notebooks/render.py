@@ -7,6 +7,8 @@ writes the executed copies to ``docs/notebooks/`` (GitHub and nbviewer display t
 
     python notebooks/render.py                    # 14 min on 2 quiet CPU cores (2026-11-26)
     python notebooks/render.py --runs runs/render --out docs/notebooks
+    python notebooks/render.py --only 01 02       # these again, reusing the run folder's
+                                                  # checkpoints (the notebooks print no training log)
 """
 
 from __future__ import annotations
@@ -39,13 +41,16 @@ def compress_figures(nb, quality: int = 85) -> None:
             data["image/jpeg"] = base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def render(out: Path, runs: Path, timeout: int = 1200) -> list[Path]:
-    """Execute each ``[0-9]*.ipynb`` of this folder into ``out``; returns the written paths."""
+def render(out: Path, runs: Path, timeout: int = 1200, only: tuple[str, ...] = ()) -> list[Path]:
+    """Execute each ``[0-9]*.ipynb`` of this folder (or those whose names start with one of
+    ``only``) into ``out``; returns the written paths."""
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FCAM_RUNS", str(runs.resolve()))
     os.environ.pop("MPLBACKEND", None)  # the kernel's default: the inline backend
     written = []
     for path in sorted(HERE.glob("[0-9]*.ipynb")):
+        if only and not path.name.startswith(only):
+            continue
         t0 = time.time()
         nb = nbformat.read(path, as_version=4)
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
@@ -64,8 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "notebooks")
     parser.add_argument("--runs", type=Path, default=Path("runs/render"))
+    parser.add_argument("--only", nargs="+", default=(), help="notebook name prefixes, e.g. 01 03")
     args = parser.parse_args()
-    render(args.out, args.runs)
+    render(args.out, args.runs, only=tuple(args.only))
 
 
 if __name__ == "__main__":
