@@ -20,6 +20,7 @@ import torch
 from fcam_nb.cams import BASELINES
 from fcam_nb.course.cost import CRF_FLOPS_PER_PAIR, per_image_costs
 from fcam_nb.data.official import SPLIT_SIZES
+from fcam_nb.data.specs import dataset_spec
 from fcam_nb.presets import SCHEDULES
 
 GPUS = {"T4": {"conv": 7e12, "crf": 2.5e12}, "A100": {"conv": 60e12, "crf": 8e12}}  # FLOP/s
@@ -40,7 +41,7 @@ def selection_cost(costs: dict, shared: bool) -> float:
 def series_flops(costs: dict, dataset: str, schedule: str, crf_pairs: float) -> tuple[float, float]:
     """(convolution FLOPs, CRF FLOPs) of the whole series."""
     n = SPLIT_SIZES[dataset]
-    e1, e2, _ = SCHEDULES[schedule][dataset.lower()]
+    e1, e2, _ = dataset_spec(dataset).schedules[schedule]
     stage1 = e1 * (n["train"] * costs["stage1_train"]
                    + n["val"] * selection_cost(costs, SCHEDULES[schedule]["shared"]))
     stage2 = DECODERS * e2 * (n["train"] * costs["stage2_train"] + n["val"] * costs["stage2_eval"])
@@ -66,7 +67,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for schedule in ("colab", "paper"):
         for dataset in ("CUB", "OpenImages"):
-            e1, e2, scale = SCHEDULES[schedule][dataset.lower()]
+            e1, e2, scale = dataset_spec(dataset).schedules[schedule]
             pairs = (224 * scale) ** 4
             conv, crf = series_flops(table["resnet50"], dataset, schedule, pairs)
             hours = {gpu: (conv / t["conv"] + crf / t["crf"]) / 3600 for gpu, t in GPUS.items()}

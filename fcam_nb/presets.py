@@ -158,7 +158,8 @@ def paper_run(dataset: str, data_root: str | Path, metadata_root: str | Path, ou
     num_classes, n_bg = spec.num_classes, spec.n_bg
     masks = str(data_root) if spec.has_masks else None
     if schedule not in SCHEDULES or schedule not in spec.schedules:
-        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
+        known = sorted(set(SCHEDULES) & set(spec.schedules))
+        raise ValueError(f"schedule must be one of {known} for {spec.name}, got {schedule!r}")
     epochs1, epochs2, crf_scale = spec.schedules[schedule]
     shared = SCHEDULES[schedule]["shared"]
     select = ("cam",) if shared else BASELINES

@@ -123,3 +123,15 @@ def test_each_notebook_leaves_its_exercises_to_the_student():
         mine = [s for s in sources if f'exercises.check("{name}", ' in s]
         assert len(mine) == 1, name
         assert "raise NotImplementedError  # your code here" in mine[0], name
+
+
+def test_otsu_accepts_every_threshold_with_otsus_split():
+    """Thresholds inside a run of empty grey levels split the pixels alike: all are right."""
+
+    def last_equivalent(u8):
+        t = SOLUTIONS["02.otsu"](u8)
+        present = np.unique(u8)
+        return int(present[present > t].min()) - 1
+
+    for seed in range(3):
+        assert check("02.otsu", last_equivalent, seed=seed)

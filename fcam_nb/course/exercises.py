@@ -186,7 +186,7 @@ def _cam_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "01.cam",
-    "cam(features (B, C, h, w), weight (K, C), labels (B,)) -> (B, h, w): each image's map "
+    "my_cam(features (B, C, h, w), weight (K, C), labels (B,)) -> (B, h, w): each image's map "
     "M_y = sum_c w_{y,c} F_c for its own label y",
     _cam_cases, _cam_expected, _close(),
     "index the classifier's weight rows by each image's label (weight[labels] is (B, C)), then "
@@ -215,7 +215,7 @@ def _normalize_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "01.normalize",
-    "normalize(cams (B, h, w)) -> (B, h, w): each map min-max scaled to [0, 1] on its own; a "
+    "my_normalize(cams (B, h, w)) -> (B, h, w): each map min-max scaled to [0, 1] on its own; a "
     "constant map becomes zeros",
     _normalize_cases, _normalize_expected, _close(),
     "take min and max per map (flatten(1).min(1)), not over the whole batch, and guard the "
@@ -225,8 +225,24 @@ _register(Exercise(
 # ------------------------------------------------------------------------------------------
 # 02 sampling regions
 # ------------------------------------------------------------------------------------------
-def _otsu_expected(u8: np.ndarray) -> int:
-    return int(otsu_threshold_uint8(torch.from_numpy(np.ascontiguousarray(u8))[None])[0])
+def _otsu_expected(u8: np.ndarray) -> tuple[int, np.ndarray]:
+    """Otsu's threshold and the image: thresholds in a run of empty grey levels split the pixels
+    the same way (equal between-class variance), so the check compares partitions."""
+    return int(otsu_threshold_uint8(torch.from_numpy(np.ascontiguousarray(u8))[None])[0]), u8
+
+
+def _same_partition(got: Any, want: tuple[int, np.ndarray]) -> str | None:
+    threshold, u8 = want
+    if got is None:
+        return "the function returned None (a missing return?)"
+    if np.ndim(got) != 0:
+        return f"expected one threshold, got shape {np.shape(got)}"
+    differ = int(((u8 > got) != (u8 > threshold)).sum())
+    if differ:
+        return (f"threshold {got} puts {differ} pixels on the other side than Otsu's threshold "
+                f"{threshold} (any threshold from {threshold} up to the next grey level present "
+                f"in the image gives Otsu's split)")
+    return None
 
 
 def _otsu_cases(rng: np.random.Generator) -> list[Case]:
@@ -245,7 +261,7 @@ _register(Exercise(
     "02.otsu",
     "my_otsu(u8 (H, W) uint8) -> int: Otsu's threshold t (foreground: values > t), as "
     "skimage.filters.threshold_otsu on an integer image",
-    _otsu_cases, _otsu_expected, _equal,
+    _otsu_cases, _otsu_expected, _same_partition,
     "histogram of the 256 levels; for every t, w0 = share <= t, w1 = share > t, mu0, mu1 their "
     "means; maximize w0 w1 (mu0 - mu1)^2 (the between-class variance), first argmax, t between "
     "the image's min (included) and max (excluded)"))
@@ -262,7 +278,7 @@ def _background_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "02.background",
-    "lowest_region(cams (B, H, W), n_bg) -> bool (B, H, W): per map, the pixels whose value is "
+    "my_lowest_region(cams (B, H, W), n_bg) -> bool (B, H, W): per map, the pixels whose value is "
     "at most the k-th lowest, k = max(1, int(n_bg * H * W)); ties with the k-th value included",
     _background_cases, lambda cams, n_bg: background_region(cams, n_bg), _equal,
     "ReLU'd CAMs have many zeros: take the k-th lowest value per map (torch.kthvalue on "
@@ -289,7 +305,7 @@ def _pce_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "03.partial_ce",
-    f"partial_ce(logits (B, 2, H, W), seeds (B, H, W) int64 in {{0, 1, {IGNORE}}}) -> scalar: "
+    f"my_partial_ce(logits (B, 2, H, W), seeds (B, H, W) int64 in {{0, 1, {IGNORE}}}) -> scalar: "
     f"-1/|Omega| sum over seed pixels of log softmax(logits)[label]; {IGNORE} = no seed",
     _pce_cases, lambda logits, seeds: partial_cross_entropy(logits, seeds), _close(),
     "average over the seed pixels of the whole batch (not over all pixels, not per image then "
@@ -307,7 +323,7 @@ def _elb_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "03.elb",
-    "elb(f tensor, t) -> tensor: the extended log-barrier psi_t(f) = -log(-f)/t for f <= -1/t^2, "
+    "my_elb(f tensor, t) -> tensor: the extended log-barrier psi_t(f) = -log(-f)/t for f <= -1/t^2, "
     "else t f - log(1/t^2)/t + 1/t (element-wise; finite for any f)",
     _elb_cases, lambda f, t: extended_log_barrier(f, t), _close(1e-6, 1e-9),
     "two branches joined at f = -1/t^2 (value and slope continuous there); clamp f before the "
@@ -327,7 +343,7 @@ def _iou_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "04.iou",
-    "box_iou(a (A, 4), b (B, 4)) -> (A, B): IoU of every pair of x0 y0 x1 y1 boxes with the "
+    "my_box_iou(a (A, 4), b (B, 4)) -> (A, B): IoU of every pair of x0 y0 x1 y1 boxes with the "
     "protocol's inclusive pixel areas ((x1 - x0 + 1) (y1 - y0 + 1))",
     _iou_cases, multiple_iou, _close(1e-9, 1e-12),
     "a box from x0 to x1 covers x1 - x0 + 1 pixels (wsolevaluation's calculate_multiple_iou); "
@@ -353,7 +369,7 @@ def _v2_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "04.max_box_acc_v2",
-    "max_box_acc_v2(best_iou (T, N)) -> float percent: best_iou[i, j] is image j's best-box IoU "
+    "my_max_box_acc_v2(best_iou (T, N)) -> float percent: best_iou[i, j] is image j's best-box IoU "
     "at threshold i; for each delta in (0.3, 0.5, 0.7) the best threshold's accuracy, averaged",
     _v2_cases, _v2_expected, _close(1e-9, 1e-9),
     "V2 picks the best threshold separately for each IoU level delta: max over thresholds "
@@ -378,7 +394,7 @@ def _within_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "05.within",
-    "within_share(curve (T,), frac) -> float in [0, 1]: the share of thresholds whose accuracy "
+    "my_within_share(curve (T,), frac) -> float in [0, 1]: the share of thresholds whose accuracy "
     "is at least frac times the curve's best",
     _within_cases, _within_expected, _close(1e-12, 1e-12),
     "'at least': >=, so the best threshold itself always counts (frac = 1 gives the share of "
@@ -398,7 +414,7 @@ def _hist_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "05.histograms",
-    "fg_bg_histograms(maps (N, H, W) in [0, 1], masks (N, H, W) with 1 object, 0 background, "
+    "my_histograms(maps (N, H, W) in [0, 1], masks (N, H, W) with 1 object, 0 background, "
     "255 ignore, bins) -> (fg density (bins,), bg density (bins,)) over bins equal bins of [0, 1]",
     _hist_cases, lambda maps, masks, bins: activation_histograms(maps, masks, bins)[1:],
     _pair(_close(1e-9, 1e-9)),
@@ -423,7 +439,7 @@ def _pr_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "06.precision_recall",
-    "precision_recall(flagged (N,) bool, failures (N,) bool) -> (precision %, recall %): "
+    "my_precision_recall(flagged (N,) bool, failures (N,) bool) -> (precision %, recall %): "
     "precision = flagged failures / flagged (0 when nothing is flagged), recall = flagged "
     "failures / failures",
     _pr_cases, _pr_expected, _pair(_close(1e-9, 1e-9)),
@@ -450,7 +466,7 @@ def _top_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "06.both_top",
-    "both_top(a (N,), b (N,), share) -> bool (N,): the images that are in the top `share` of "
+    "my_both_top(a (N,), b (N,), share) -> bool (N,): the images that are in the top `share` of "
     "BOTH scores (the k = round(share N) largest of each; the scores have no ties)",
     _top_cases, _top_expected, _equal,
     "one flag per score (its k largest: argsort or >= np.quantile(score, 1 - share)), then "
@@ -466,7 +482,7 @@ def _median_expected(seconds: Sequence[float], batch: int) -> float:
 
 def _median_cases(rng: np.random.Generator) -> list[Case]:
     out = []
-    for repeats, batch in ((5, 8), (7, 1), (4, 32)):
+    for repeats, batch in ((5, 8), (7, 1), (3, 32)):  # odd: the median is one call
         seconds = list(rng.uniform(0.010, 0.012, repeats))
         seconds[int(rng.integers(repeats))] = float(rng.uniform(0.2, 0.5))  # a hiccup
         out.append((seconds, batch))
@@ -475,7 +491,7 @@ def _median_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "07.ms_per_image",
-    "ms_per_image(seconds: list of per-call times in s, batch) -> milliseconds per image, from "
+    "my_ms_per_image(seconds: list of per-call times in s, batch) -> milliseconds per image, from "
     "the median call",
     _median_cases, _median_expected, _close(1e-9, 1e-12),
     "the median ignores one slow call (a hiccup: another process, a page fault); the mean does "
@@ -492,7 +508,7 @@ def _ratios_cases(rng: np.random.Generator) -> list[Case]:
 
 _register(Exercise(
     "07.ratios",
-    "ratios(ms: dict name -> ms per image, reference) -> dict name -> how many times the "
+    "my_ratios(ms: dict name -> ms per image, reference) -> dict name -> how many times the "
     "reference's time each method takes (the reference itself: 1.0)",
     _ratios_cases,
     lambda ms, reference: {n: t / ms[reference] for n, t in ms.items()},
