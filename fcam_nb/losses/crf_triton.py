@@ -64,6 +64,32 @@ def default_reduction(device: torch.device, k: int = 2) -> str:
 if HAS_TRITON:
 
     @triton.jit
+    def _query_features(fb, N, offs_m, mask_m):
+        """The 5 features (x, y, R, G, B, scaled) of the query pixels ``offs_m`` of one image
+        (``fb``: its (5, N) features), each (BLOCK_M,); 0 past N."""
+        return (tl.load(fb + offs_m, mask=mask_m, other=0.0),
+                tl.load(fb + N + offs_m, mask=mask_m, other=0.0),
+                tl.load(fb + 2 * N + offs_m, mask=mask_m, other=0.0),
+                tl.load(fb + 3 * N + offs_m, mask=mask_m, other=0.0),
+                tl.load(fb + 4 * N + offs_m, mask=mask_m, other=0.0))
+
+    @triton.jit
+    def _squared_distances(fb, N, q0, q1, q2, q3, q4, offs_n, mask_n):
+        """|f_i - f_j|^2 between the query pixels (rows) and the key tile ``offs_n`` (columns),
+        (BLOCK_M, BLOCK_N), from fp32 differences (|a|^2 + |b|^2 - 2ab loses small distances)."""
+        d = q0[:, None] - tl.load(fb + offs_n, mask=mask_n, other=0.0)[None, :]
+        dist = d * d
+        d = q1[:, None] - tl.load(fb + N + offs_n, mask=mask_n, other=0.0)[None, :]
+        dist += d * d
+        d = q2[:, None] - tl.load(fb + 2 * N + offs_n, mask=mask_n, other=0.0)[None, :]
+        dist += d * d
+        d = q3[:, None] - tl.load(fb + 3 * N + offs_n, mask=mask_n, other=0.0)[None, :]
+        dist += d * d
+        d = q4[:, None] - tl.load(fb + 4 * N + offs_n, mask=mask_n, other=0.0)[None, :]
+        dist += d * d
+        return dist
+
+    @triton.jit
     def _crf_ws_kernel(
         feat_ptr,  # (B, 5, N) float32
         prob_ptr,  # (B, K, N) float32
@@ -80,11 +106,7 @@ if HAS_TRITON:
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         mask_m = offs_m < N
         fb = feat_ptr + b * 5 * N
-        q0 = tl.load(fb + offs_m, mask=mask_m, other=0.0)
-        q1 = tl.load(fb + N + offs_m, mask=mask_m, other=0.0)
-        q2 = tl.load(fb + 2 * N + offs_m, mask=mask_m, other=0.0)
-        q3 = tl.load(fb + 3 * N + offs_m, mask=mask_m, other=0.0)
-        q4 = tl.load(fb + 4 * N + offs_m, mask=mask_m, other=0.0)
+        q0, q1, q2, q3, q4 = _query_features(fb, N, offs_m, mask_m)
         offs_k = tl.arange(0, KP)
         mask_k = offs_k < K
         pb = prob_ptr + b * K * N
@@ -95,16 +117,7 @@ if HAS_TRITON:
         for start in range(0, N, BLOCK_N):
             offs_n = start + tl.arange(0, BLOCK_N)
             mask_n = offs_n < N
-            d = q0[:, None] - tl.load(fb + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist = d * d
-            d = q1[:, None] - tl.load(fb + N + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist += d * d
-            d = q2[:, None] - tl.load(fb + 2 * N + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist += d * d
-            d = q3[:, None] - tl.load(fb + 3 * N + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist += d * d
-            d = q4[:, None] - tl.load(fb + 4 * N + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist += d * d
+            dist = _squared_distances(fb, N, q0, q1, q2, q3, q4, offs_n, mask_n)
             w = tl.exp(-0.5 * dist)
             w = tl.where(mask_n[None, :], w, 0.0)
             s = tl.load(
@@ -146,11 +159,7 @@ if HAS_TRITON:
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         mask_m = offs_m < N
         fb = feat_ptr + b * 5 * N
-        q0 = tl.load(fb + offs_m, mask=mask_m, other=0.0)
-        q1 = tl.load(fb + N + offs_m, mask=mask_m, other=0.0)
-        q2 = tl.load(fb + 2 * N + offs_m, mask=mask_m, other=0.0)
-        q3 = tl.load(fb + 3 * N + offs_m, mask=mask_m, other=0.0)
-        q4 = tl.load(fb + 4 * N + offs_m, mask=mask_m, other=0.0)
+        q0, q1, q2, q3, q4 = _query_features(fb, N, offs_m, mask_m)
         pb = prob_ptr + b * K * N
         acc0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
         if K == 2:
@@ -158,16 +167,7 @@ if HAS_TRITON:
         for start in range(0, N, BLOCK_N):
             offs_n = start + tl.arange(0, BLOCK_N)
             mask_n = offs_n < N
-            d = q0[:, None] - tl.load(fb + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist = d * d
-            d = q1[:, None] - tl.load(fb + N + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist += d * d
-            d = q2[:, None] - tl.load(fb + 2 * N + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist += d * d
-            d = q3[:, None] - tl.load(fb + 3 * N + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist += d * d
-            d = q4[:, None] - tl.load(fb + 4 * N + offs_n, mask=mask_n, other=0.0)[None, :]
-            dist += d * d
+            dist = _squared_distances(fb, N, q0, q1, q2, q3, q4, offs_n, mask_n)
             w = tl.exp2(-dist)
             acc0 += w * tl.load(pb + offs_n, mask=mask_n, other=0.0)[None, :]
             if K == 2:
@@ -202,19 +202,18 @@ def crf_ws_triton(features: torch.Tensor, probs: torch.Tensor, block_m: int | No
     probs = probs.float().contiguous()
     out = torch.empty_like(probs)
     block_m = block_m or (32 if reduction == "fma" else 64)
-    grid = (triton.cdiv(n, block_m), b)
     launch = {} if num_warps is None else {"num_warps": num_warps}
     if reduction == "fma":
         if k > 2:
             raise ValueError(f"reduction 'fma' takes K <= 2 channels, got K = {k}")
         scaled = (features * math.sqrt(0.5 * LOG2E)).contiguous()  # exp(-d^2/2) = exp2(-d'^2)
-        _crf_ws_fma_kernel[grid](scaled, probs, out, n, K=k, BLOCK_M=block_m, BLOCK_N=block_n,
-                                 **launch)
+        _crf_ws_fma_kernel[(triton.cdiv(n, block_m), b)](
+            scaled, probs, out, n, K=k, BLOCK_M=block_m, BLOCK_N=block_n, **launch)
         return out
     kp = triton.next_power_of_2(k)
     if reduction == "dot":
         kp, block_m, block_n = max(kp, 16), max(block_m, 16), max(block_n, 16)
-        grid = (triton.cdiv(n, block_m), b)
-    _crf_ws_kernel[grid](features, probs, out, n, K=k, KP=kp, BLOCK_M=block_m, BLOCK_N=block_n,
-                         REDUCE=REDUCTIONS.index(reduction), **launch)
+    _crf_ws_kernel[(triton.cdiv(n, block_m), b)](
+        features, probs, out, n, K=k, KP=kp, BLOCK_M=block_m, BLOCK_N=block_n,
+        REDUCE=REDUCTIONS.index(reduction), **launch)
     return out
