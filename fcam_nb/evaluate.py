@@ -241,9 +241,6 @@ def unavailable_metrics(scores: dict) -> str:
     return ("not available: " + "; ".join(missing)) if missing else ""
 
 
-TABLE_KEYS = table_keys()  # the built-in metrics' columns (fcam_nb.metric_specs registers them)
-
-
 def primary_metric(scores: dict) -> str:
     """The protocol's localization metric of a split: MaxBoxAcc with boxes, PxAP with masks only."""
     if "max_box_acc" in scores:

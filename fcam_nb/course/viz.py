@@ -337,12 +337,8 @@ def sampling_figure(images, cams, n_bgs: Sequence[float], seeds: int = 1, step: 
             ax.imshow(regions_overlay(images[i], fg[i], bg[i], lab[i]))
             ax.axis("off")
         row[0].set_title(f"n⁻ = {n_bg:.2f}", fontsize=9, loc="left")
-    _regions_legend(fig)
-    return fig
-
-
-def _regions_legend(fig: Figure) -> None:
     regions_legend(fig)
+    return fig
 
 
 def regions_legend(fig: Figure) -> None:
