@@ -206,7 +206,7 @@ def results_line(result: dict) -> str:
     for setting, s in result["summary"].items():
         st = s["stats"]
         out.append(f"* {setting}, seeds {s['seeds']} (min / mean): centre prior "
-                   f"{st['center_prior']['max_box_acc']['mean']:.1f} MaxBoxAcc; CAM "
+                   f"{_fmt2(st['center_prior']['max_box_acc'])} MaxBoxAcc; CAM "
                    f"{_fmt2(st['cam']['max_box_acc'])} MaxBoxAcc, {_fmt2(st['cam']['pxap'])} "
                    f"PxAP; **F-CAM {_fmt2(st['cam+fcam']['max_box_acc'])} MaxBoxAcc, "
                    f"{_fmt2(st['cam+fcam']['pxap'])} PxAP**.")
