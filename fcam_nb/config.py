@@ -171,6 +171,9 @@ class Stage2Config:
     # absolute size constraint (extended log-barrier)
     use_asc: bool = True
     asc_weight: float = 0.1
+    # registered loss terms beyond the paper's three, by name -> their keyword arguments, e.g.
+    # {"tv": {"weight": 0.5}} (fcam_nb.losses.register_loss_term); a term not named here is off
+    terms: dict[str, dict] = field(default_factory=dict)
     lr_schedule: str = "constant"  # the official's step 1000 never decays in 50 epochs
     step_size: int = 15
     gamma: float = 0.1
@@ -260,6 +263,7 @@ class RunConfig:
         for name, value in (("stage1.lr", self.stage1.lr), ("stage2.lr", self.stage2.lr)):
             if not value > 0:
                 problems.append(f"{name} must be > 0, got {value!r}")
+        problems += _term_problems(self.stage2)
         if not 0 < self.stage2.n_bg < 1:
             problems.append(f"stage2.n_bg (n-) must lie in (0, 1), got {self.stage2.n_bg}")
         if not 0 < self.stage2.crf_scale <= 1:
@@ -309,6 +313,30 @@ class RunConfig:
                                      "use_asc": variant.asc})
 
 
+def _term_problems(stage2: Stage2Config) -> list[str]:
+    """What is wrong with ``stage2.terms``: names not registered, the paper's own terms (set by
+    their fields), settings a term's constructor refuses."""
+    from fcam_nb.losses import LOSS_TERMS, PAPER_TERMS
+
+    problems = []
+    for name, settings in stage2.terms.items():
+        if name in PAPER_TERMS:
+            problems.append(f"stage2.terms: {name!r} is set by its own fields (pce_weight, "
+                            f"use_crf / crf_weight, use_asc / asc_weight), not by terms")
+        elif name not in LOSS_TERMS:
+            problems.append(f"stage2.terms names {name!r}, no registered loss term; registered: "
+                            f"{list(LOSS_TERMS)} (or register_loss_term your own)")
+        elif not isinstance(settings, dict):
+            problems.append(f"stage2.terms[{name!r}] must be a dict of keyword arguments, got "
+                            f"{settings!r}")
+        else:
+            try:
+                LOSS_TERMS[name](**settings)
+            except (TypeError, ValueError) as e:
+                problems.append(f"stage2.terms[{name!r}] = {settings!r}: {e}")
+    return problems
+
+
 _UNTRACKED = ("out_dir", "progress", "device", "amp")  # where and how a run executes, not what
 _UNTRACKED_DATA = ("data_root", "metadata_root", "mask_root", "mask_metadata_root", "cache",
                    "workers")  # paths: their content is hashed instead
@@ -329,6 +357,8 @@ def run_fingerprint(cfg: RunConfig, stage: int) -> str:
     settings["data"] = {k: v for k, v in settings["data"].items() if k not in _UNTRACKED_DATA}
     settings["stage1"].pop("epochs")
     settings["stage2"].pop("epochs")
+    if not settings["stage2"]["terms"]:  # runs without extra terms keep their fingerprints
+        del settings["stage2"]["terms"]
     if stage == 1:  # which method uses which selected classifier is stage 2's business
         del settings["stage2"]
         settings["stage1"].pop("shared")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fcam_nb.registry import add_entry
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -35,15 +37,15 @@ METRIC_NAMES: dict[str, str] = {}  # key -> display name, kept in step with METR
 
 def register_metric(spec: MetricSpec, replace: bool = False) -> MetricSpec:
     """Add ``spec``; a key or a ``select_by`` name already taken is refused unless ``replace``."""
-    if not replace:
-        if spec.key in METRICS:
-            raise ValueError(f"metric {spec.key!r} is already registered; pass replace=True")
-        if spec.select_by is not None and spec.select_by in select_by_names():
-            raise ValueError(f"select_by name {spec.select_by!r} is already taken")
     if spec.needs not in ("boxes", "masks", "labels"):
         raise ValueError(f"metric {spec.key!r}: needs must be boxes, masks or labels, got "
                          f"{spec.needs!r}")
-    METRICS[spec.key] = spec
+    holder = next((s for s in METRICS.values() if s.key != spec.key and s.select_by is not None
+                   and s.select_by == spec.select_by), None)
+    if holder is not None and not replace:
+        raise ValueError(f"select_by name {spec.select_by!r} is already taken by metric "
+                         f"{holder.key!r}")
+    add_entry(METRICS, spec.key, spec, "metric", replace)
     METRIC_NAMES[spec.key] = spec.display
     return spec
 

@@ -34,10 +34,12 @@ from fcam_nb.models import FCAM, WSOLClassifier, build_classifier, build_decoder
 
 
 def _param_groups(model: WSOLClassifier, cfg: Stage1Config, pretrained: bool) -> list[dict]:
-    """One group; with a pretrained backbone the layers new to the WSOL net get their own lr."""
+    """One group; with a pretrained backbone the encoder's ``new_layers`` and the head get
+    ``cfg.new_layers_lr_mult`` x the rate."""
     if not pretrained:
         return [{"params": model.parameters(), "lr": cfg.lr}]
-    new_ids = {id(p) for p in model.cam_layer.parameters()} | {id(p) for p in model.fc.parameters()}
+    new = [model.encoder.get_submodule(name) for name in model.encoder.new_layers] + [model.fc]
+    new_ids = {id(p) for module in new for p in module.parameters()}
     body = [p for p in model.parameters() if id(p) not in new_ids]
     new = [p for p in model.parameters() if id(p) in new_ids]
     return [{"params": body, "lr": cfg.lr}, {"params": new, "lr": cfg.lr * cfg.new_layers_lr_mult}]

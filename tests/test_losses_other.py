@@ -107,3 +107,60 @@ def test_barrier_t_survives_a_parent_state_dict():
     parent = torch.nn.Module()
     parent.objective = objective
     assert any("_extra_state" in k for k in parent.state_dict())  # not lost when nested
+
+
+def test_a_registered_loss_term_is_one_class_switched_on_by_its_settings():
+    from fcam_nb.config import ConfigError
+    from fcam_nb.losses import LOSS_TERMS, LossTerm, register_loss_term
+
+    @register_loss_term
+    class Area(LossTerm):
+        name = "area_test"
+
+        def __init__(self, weight: float, **activity):
+            super().__init__(**activity)
+            self.weight = weight
+
+        def term(self, x):
+            return self.weight * x.probs[:, 1].mean()
+
+    try:
+        assert list(LOSS_TERMS)[:3] == ["pce", "crf", "asc"]  # the paper's, summed first
+        assert list(FCAMObjective.from_config(_stage2()).terms) == ["pce", "crf", "asc"]
+        objective = FCAMObjective.from_config(
+            _stage2(terms={"area_test": {"weight": 2.0, "start_epoch": 1}}))
+        assert list(objective.terms) == ["pce", "crf", "asc", "area_test"]
+        logits = torch.randn(2, 2, 16, 16)
+        args = (logits, torch.rand(2, 16, 16), torch.rand(2, 3, 16, 16) * 255, None)
+        assert "area_test" not in objective(*args, epoch=0)
+        out = objective(*args, epoch=1)
+        assert out["area_test"].item() == pytest.approx(2.0 * logits.softmax(1)[:, 1].mean().item())
+        with pytest.raises(ValueError, match="already registered"):
+            register_loss_term(type("Other", (Area,), {}))  # same name, another class
+        with pytest.raises(ValueError, match="needs a `name` of its own"):
+            register_loss_term(type("Total", (LossTerm,), {"name": "total"}))
+        with pytest.raises(ValueError, match="unregistered loss terms"):
+            FCAMObjective.from_config(_stage2(terms={"areaa": {}}))
+        from fcam_nb.config import DataConfig, RunConfig
+
+        run = RunConfig(DataConfig("/nonexistent", "/nonexistent", num_classes=2), "/tmp/x")
+        for terms, message in (({"areaa": {}}, "names 'areaa', no registered loss term"),
+                               ({"crf": {}}, "'crf' is set by its own fields"),
+                               ({"area_test": {"wieght": 1}}, "missing 1 required positional argument")):
+            with pytest.raises(ConfigError, match=message):
+                run.override(stage2={"terms": terms}).check()
+    finally:
+        LOSS_TERMS.pop("area_test", None)
+
+
+def test_the_extra_terms_setting_leaves_existing_fingerprints_alone():
+    """Runs without extra terms keep the fingerprints they had before ``Stage2Config.terms``
+    existed (values computed with the code of ebef147), so their checkpoints stay valid."""
+    from fcam_nb.config import DataConfig, RunConfig, run_fingerprint
+
+    run = RunConfig(DataConfig("/nonexistent/images", "/nonexistent/meta", num_classes=2),
+                    "/tmp/x")
+    assert (run_fingerprint(run, 1), run_fingerprint(run, 2)) == ("d8d4c7b52aae4d69",
+                                                                  "b8f42febcc851784")
+    assert run_fingerprint(run.override(stage2={"terms": {"tv": {"weight": 1.0}}}), 2) \
+        != "b8f42febcc851784"

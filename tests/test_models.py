@@ -89,13 +89,16 @@ def test_bad_weights(tmp_path):
 def test_a_registered_encoder_gets_its_decoder_from_its_feature_info():
     from torch import nn
 
-    from fcam_nb.models.backbones import FeatureInfo
+    from fcam_nb.models.backbones import FeatureInfo, WeightSource
 
     @register_encoder("two_level_test")
     class TwoLevel(nn.Module):
-        feature_info = FeatureInfo(skip_channels=(8,), out_channels=16, decoder_widths=(8, 4))
+        feature_info = FeatureInfo(skip_channels=(8,), out_channels=16, decoder_widths=(8, 4),
+                                   reductions=(1, 2))
+        new_layers = ("b",)
+        weight_source = WeightSource()
 
-        def __init__(self, weights=None):
+        def __init__(self):
             super().__init__()
             self.a = nn.Conv2d(3, 8, 3, padding=1)
             self.b = nn.Conv2d(8, 16, 3, stride=2, padding=1)
@@ -184,3 +187,115 @@ def test_an_encoder_name_is_registered_once():
         class Other(torch.nn.Module):
             pass
     assert ENCODERS["resnet50"].__name__ == "ResNet50Encoder"
+
+
+@pytest.mark.parametrize("name,size", [("resnet50", 224), ("vgg16", 224), ("inceptionv3", 224),
+                                       ("tiny", 64)])
+def test_every_encoder_returns_what_its_feature_info_declares(name, size):
+    from fcam_nb.models.backbones import check_encoder
+
+    shapes = check_encoder(build_encoder(name), size)
+    assert shapes[-1][-1] == {"tiny": 16}.get(name, 28)
+
+
+def test_check_encoder_names_a_wrong_declaration():
+    import dataclasses
+
+    from fcam_nb.models.backbones import check_encoder
+
+    enc = build_encoder("tiny")
+    enc.feature_info = dataclasses.replace(enc.feature_info, reductions=(1, 2, 2, 4))
+    with pytest.raises(ValueError, match="map 2 is 16 px at input 64 .*declared reduction 2"):
+        check_encoder(enc, 64)
+    enc.feature_info = dataclasses.replace(enc.feature_info, reductions=(1, 2, 4, 4),
+                                           out_channels=64)
+    with pytest.raises(ValueError, match="map 3 has 128 channels, declared 64"):
+        check_encoder(enc, 64)
+
+
+def test_feature_info_refuses_an_inconsistent_description():
+    from fcam_nb.models.backbones import FeatureInfo
+
+    with pytest.raises(ValueError, match="one entry per skip plus the CAM layer"):
+        FeatureInfo((8, 16), 32, (16, 8), reductions=(2, 4))
+    with pytest.raises(ValueError, match="non-decreasing"):
+        FeatureInfo((8, 16), 32, (16, 8), reductions=(2, 8, 4))
+    with pytest.raises(ValueError, match="at least as many decoder blocks"):
+        FeatureInfo((8, 16), 32, (16,), reductions=(2, 4, 4))
+
+
+def test_the_contract_is_checked_when_an_encoder_is_built():
+    from torch import nn
+
+    from fcam_nb.models.backbones import FeatureInfo, WeightSource
+
+    class Base(nn.Module):
+        feature_info = FeatureInfo((4,), 8, (4,), reductions=(1, 2))
+        new_layers = ("b",)
+        weight_source = WeightSource()
+
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(4, 8, 1, stride=2)
+
+        @property
+        def cam_layer(self):
+            return self.b
+
+        def forward(self, x):
+            return [self.a(x), self.b(self.a(x))]
+
+    cases = {"typo_layers": ({"new_layers": ("c",)}, "new_layers names 'c'"),
+             "list_layers": ({"new_layers": ["b"]}, "new_layers must be a tuple"),
+             "bad_prefix": ({"weight_source": WeightSource("X", (("z.", "features."),))},
+                            "prefix 'z.' matches no key"),
+             "no_info": ({"feature_info": None}, "feature_info must be a FeatureInfo")}
+    for name, (attrs, message) in cases.items():
+        register_encoder(name)(type(name, (Base,), attrs))
+        try:
+            with pytest.raises(TypeError, match=message):
+                build_encoder(name)
+        finally:
+            del ENCODERS[name]
+    register_encoder("fine_test")(Base)
+    try:
+        with pytest.raises(ValueError, match="names no ImageNet weights"):
+            build_encoder("fine_test", weights="imagenet")
+    finally:
+        del ENCODERS["fine_test"]
+
+
+def test_inception_weights_from_local_state_dict_fill_every_source_layer(tmp_path):
+    torch.manual_seed(0)
+    ref = tvm.inception_v3(weights=None, aux_logits=True, init_weights=True)
+    path = tmp_path / "inception.pth"
+    torch.save(ref.state_dict(), path)  # with AuxLogits and fc: ignored
+    fresh = build_encoder("inceptionv3")
+    enc = build_encoder("inceptionv3", weights=str(path))
+    source = ref.state_dict()
+    for key, value in enc.state_dict().items():
+        if key.startswith("cam_convs."):  # new to the WSOL net: kept at its init
+            assert key not in source
+            continue
+        mapped = enc.weight_source.source_key(key)
+        torch.testing.assert_close(value, source[mapped], rtol=0, atol=0, msg=key)
+    assert not torch.equal(fresh.stage4[0].branch3x3.conv.weight,
+                           enc.stage4[0].branch3x3.conv.weight)
+    assert enc.stage4[0].branch3x3.conv.stride == (1, 1)  # Mixed_6a's WSOL stride kept
+
+
+@pytest.mark.parametrize("name", ["resnet50", "vgg16", "inceptionv3", "tiny"])
+def test_new_layers_get_the_heads_rate_with_pretrained_weights(name):
+    from fcam_nb.config import Stage1Config
+    from fcam_nb.train import _param_groups
+
+    clf = build_classifier(name, 3)
+    body, new = _param_groups(clf, Stage1Config(lr=0.01), pretrained=True)
+    assert new["lr"] == pytest.approx(0.1) and body["lr"] == 0.01
+    expected = {id(p) for layer in clf.encoder.new_layers
+                for p in clf.encoder.get_submodule(layer).parameters()}
+    expected |= {id(p) for p in clf.fc.parameters()}
+    assert {id(p) for p in new["params"]} == expected  # the official's layer4/conv6/cam_convs
+    assert clf.encoder.get_submodule(clf.encoder.new_layers[0]) is clf.cam_layer  # as before
+    assert len(body["params"]) + len(new["params"]) == len(list(clf.parameters()))
+    assert len(_param_groups(clf, Stage1Config(lr=0.01), pretrained=False)) == 1

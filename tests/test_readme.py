@@ -14,9 +14,9 @@ def _extending_namespace() -> dict:
     section = text.split("## Extending", 1)[1].split("\n## ", 1)[0]
     ns: dict = {}
     exec("import torch, torchvision\nfrom torch import nn\nfrom fcam_nb.config import *\n"
-         "from fcam_nb.losses import LossTerm, TermInputs\n"
+         "from fcam_nb.losses import LossTerm, TermInputs, register_loss_term\n"
          "from fcam_nb.cams.methods import CAMMethod, METHODS, register_cam_method\n"
-         "from fcam_nb.models.backbones import FeatureInfo, register_encoder\n", ns)
+         "from fcam_nb.models.backbones import FeatureInfo, WeightSource, register_encoder\n", ns)
     for block in re.findall(r"```python\n(.*?)```", section, re.S):
         exec(block, ns)
     return ns
@@ -52,17 +52,21 @@ def test_extending_examples_plug_in():
 def _forget_extensions() -> None:
     from fcam_nb.cams.methods import METHODS
     from fcam_nb.data.specs import DATASETS
+    from fcam_nb.losses import LOSS_TERMS
     from fcam_nb.models.backbones import ENCODERS
 
     METHODS.pop("gradcam_elementwise", None)
+    LOSS_TERMS.pop("tv", None)
     ENCODERS.pop("mobilenet_v3", None)
     DATASETS.pop("Birds12", None)
 
 
-def test_the_extending_cam_method_trains_fcam(tmp_path):
-    """One registration makes the new method a stage-2 seed source: a tiny F-CAM run on it."""
+def test_the_extending_cam_method_and_loss_term_train_fcam(tmp_path):
+    """One registration each makes the new method a stage-2 seed source and the new term part
+    of the objective: a tiny F-CAM run on both."""
     from fcam_nb.config import Variant
     from fcam_nb.data import SyntheticConfig
+    from fcam_nb.engine import read_history
     from fcam_nb.evaluate import evaluate_split, fcam_predictor
     from fcam_nb.presets import synthetic_run
     from fcam_nb.train import train_classifier, train_fcam
@@ -74,9 +78,12 @@ def test_the_extending_cam_method_trains_fcam(tmp_path):
                             variant=Variant("gradcam_elementwise"),
                             select_methods=("gradcam_elementwise",))
         cfg = cfg.override(stage1={"epochs": 1, "batch_size": 8},
-                           stage2={"epochs": 1, "batch_size": 8}, progress=False, device="cpu")
+                           stage2={"epochs": 1, "batch_size": 8, "terms": {"tv": {"weight": 0.5}}},
+                           progress=False, device="cpu")
         model = train_fcam(cfg.check(), train_classifier(cfg))
         assert (tmp_path / "run" / "fcam_gradcam_elementwise_best.pt").is_file()
+        stage2 = [r for r in read_history(tmp_path / "run") if r["tag"].startswith("fcam")]
+        assert stage2[-1]["loss_tv"] > 0 and "loss_pce" in stage2[-1]
         assert 0 <= evaluate_split(cfg, fcam_predictor(model), "test")["pxap"] <= 100
     finally:
         _forget_extensions()

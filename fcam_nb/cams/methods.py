@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fcam_nb.checks import check_maps
+from fcam_nb.registry import add_entry
 
 
 class _Hook:
@@ -262,11 +263,7 @@ def register_cam_method(cls: type[CAMMethod] | None = None, *, replace: bool = F
         if not method.name or method.name == CAMMethod.name or not method.name.isidentifier():
             raise ValueError(f"{method.__name__} needs a `name` of its own (an identifier), got "
                              f"{method.name!r}")
-        if method.name in METHODS and METHODS[method.name] is not method and not replace:
-            raise ValueError(f"CAM method {method.name!r} is already registered "
-                             f"({METHODS[method.name].__qualname__}); pass replace=True to "
-                             f"replace it")
-        METHODS[method.name] = method
+        add_entry(METHODS, method.name, method, "CAM method", replace)
         return method
 
     return add if cls is None else add(cls)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fcam_nb.registry import add_entry
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -41,13 +43,7 @@ DATASETS: dict[str, DatasetSpec] = {}
 
 def register_dataset(spec: DatasetSpec, replace: bool = False) -> DatasetSpec:
     """Add ``spec`` under its name; a name taken (in any casing) is refused unless ``replace``."""
-    taken = next((n for n in DATASETS if n.lower() == spec.name.lower()), None)
-    if taken is not None and not replace:
-        raise ValueError(f"dataset {spec.name!r} is already registered (as {taken!r}); pass "
-                         "replace=True to override it")
-    if taken is not None:
-        del DATASETS[taken]
-    DATASETS[spec.name] = spec
+    add_entry(DATASETS, spec.name, spec, "dataset", replace, casefold=True)
     return spec
 
 

@@ -3,8 +3,11 @@
 A term is an ``nn.Module`` with a ``name`` (its key in the logs: ``loss_<name>``), a weight it
 applies itself, the epochs in which it is active (``start_epoch <= epoch < end_epoch``), a
 ``term(inputs)`` that reads what it needs from ``TermInputs``, and ``from_config`` that builds it
-from the stage-2 settings (``None`` when the settings switch it off). ``FCAMObjective`` sums the
-active terms of ``fcam_nb.losses.objective.TERMS`` in that order.
+from the stage-2 settings (``None`` when the settings switch it off). By default a term is built
+from ``Stage2Config.terms[name]`` (its constructor's keyword arguments; absent: off), so a new
+term is one ``@register_loss_term`` class; the paper's three read their named settings
+(``use_crf``, ``asc_weight``, ...). ``FCAMObjective`` sums the active terms of ``LOSS_TERMS`` in
+registration order (partial CE, CRF, size constraint, then the terms registered after them).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+
+from fcam_nb.registry import add_entry
 
 
 @dataclass
@@ -49,8 +54,41 @@ class LossTerm(nn.Module):
 
     @classmethod
     def from_config(cls, cfg) -> LossTerm | None:
-        """This term from a ``Stage2Config``, or None when the settings switch it off."""
-        raise NotImplementedError
+        """This term from a ``Stage2Config``, or None when the settings switch it off: here
+        ``cls(**cfg.terms[name])``, None when ``cfg.terms`` has no entry for it."""
+        settings = cfg.terms.get(cls.name)
+        return None if settings is None else cls(**settings)
 
     def step_epoch(self) -> None:
         """Called after every epoch (schedules such as the log-barrier's ``t``)."""
+
+
+LOSS_TERMS: dict[str, type[LossTerm]] = {}  # name -> class, in the order they are summed
+
+
+def register_loss_term(cls: type[LossTerm] | None = None, *, replace: bool = False):
+    """Class decorator: add a ``LossTerm`` subclass to ``LOSS_TERMS`` under its ``name`` (the
+    stage-2 objective builds it from the settings, ``RunConfig.check`` knows it, the logs call it
+    ``loss_<name>``). A name already taken raises ``ValueError`` unless ``replace=True``.
+
+    Example:
+        >>> @register_loss_term
+        ... class Area(LossTerm):
+        ...     name = "area"
+        ...     def __init__(self, weight, **activity):
+        ...         super().__init__(**activity)
+        ...         self.weight = weight
+        ...     def term(self, x): return self.weight * x.probs[:, 1].mean()
+        >>> cfg = Stage2Config(terms={"area": {"weight": 0.1}})  # then train as usual
+    """
+
+    def add(term: type[LossTerm]) -> type[LossTerm]:
+        if not (isinstance(term, type) and issubclass(term, LossTerm)):
+            raise TypeError(f"{term!r} is not a LossTerm subclass")
+        if not term.name or not term.name.isidentifier() or term.name == "total":
+            raise ValueError(f"{term.__name__} needs a `name` of its own (an identifier, not "
+                             f"'total'), got {term.name!r}")
+        add_entry(LOSS_TERMS, term.name, term, "loss term", replace)
+        return term
+
+    return add if cls is None else add(cls)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fcam_nb.losses.base import LossTerm, TermInputs
+from fcam_nb.losses.base import LOSS_TERMS, LossTerm, TermInputs, register_loss_term
 from fcam_nb.losses.crf import DenseCRFLoss
 from fcam_nb.losses.partial_ce import PartialCELoss
 from fcam_nb.losses.size import SizeConstraint
 from fcam_nb.sampling import seed_labels
 
-TERMS: tuple[type[LossTerm], ...] = (PartialCELoss, DenseCRFLoss, SizeConstraint)  # summed in order
+for _paper_term in (PartialCELoss, DenseCRFLoss, SizeConstraint):  # the paper's, summed first
+    register_loss_term(_paper_term)
+PAPER_TERMS = ("pce", "crf", "asc")  # set by their own Stage2Config fields, not ``terms``
 
 
 class FCAMObjective(nn.Module):
@@ -40,8 +42,14 @@ class FCAMObjective(nn.Module):
 
     @classmethod
     def from_config(cls, cfg) -> FCAMObjective:
-        """The objective of a ``Stage2Config``: every term of ``TERMS`` its settings switch on."""
-        terms = [t for t in (term.from_config(cfg) for term in TERMS) if t is not None]
+        """The objective of a ``Stage2Config``: every registered term (``LOSS_TERMS``) its
+        settings switch on, in registration order."""
+        unknown = sorted(set(cfg.terms) - set(LOSS_TERMS))
+        if unknown:
+            raise ValueError(f"Stage2Config.terms names unregistered loss terms {unknown}; "
+                             f"registered: {list(LOSS_TERMS)}")
+        terms = [t for t in (term.from_config(cfg) for term in LOSS_TERMS.values())
+                 if t is not None]
         return cls(terms, cfg.n_bg, cfg.n_fg_seeds, cfg.n_bg_seeds, cfg.dilate_ksz, cfg.erode_ksz)
 
     def seeds(self, cams: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,14 +1,22 @@
 """WSOL encoders (Choe et al., CVPR 2020) and a tiny CPU encoder.
 
-Every encoder follows ``WSOLEncoder``: ``forward`` returns a list of feature maps from shallow to
-deep; the last one is the CAM layer (~28x28 at 224 input for the WSOL nets, stride 4 for the
-tiny net: 16x16 at 64 input) and the others are the skips of the F-CAM decoder. The encoder
-describes itself in ``feature_info`` (skip and output channels, and the F-CAM decoder that fits
-it, as timm's ``feature_info``), and ``cam_layer`` is the module whose output is the last feature
-map (what CAM methods hook). ``@register_encoder(name)`` makes a new one buildable by name.
+The encoder contract (``WSOLEncoder``), checked when an encoder is built:
 
+* ``forward(x)`` returns the feature maps from shallow to deep; the last is the CAM layer (~28x28
+  at 224 input for the WSOL nets; 16x16 at 64 input for the tiny net) and the others are the
+  skips of the F-CAM decoder;
+* ``feature_info`` (``FeatureInfo``) says what they are: channels, reductions (input size /
+  map size, as timm's ``feature_info``) and the F-CAM decoder that fits them;
+* ``cam_layer`` is the module whose output is the last map (what CAM methods hook);
+* ``new_layers`` names the submodules the WSOL net adds or retrains: with pretrained weights they
+  train at ``Stage1Config.new_layers_lr_mult`` x the rate, with the classifier head;
+* ``weight_source`` (``WeightSource``) says where pretrained weights come from and how their
+  keys map onto the encoder's; ``load_encoder_weights`` is the one place weights are loaded.
+
+``@register_encoder(name)`` makes an encoder buildable by name; ``check_encoder`` runs one on an
+input and compares what it returns with what it declares (the tests do it for every encoder).
 Weights: ``weights=None`` (random, offline), ``"imagenet"`` (torchvision's weights API, needs the
-internet, e.g. on Colab) or a path to a local state dict with torchvision's key names.
+internet, e.g. on Colab) or a path to a local state dict with the source net's key names.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from torch import nn
 from torchvision import models as tvm
 from torchvision.models.inception import InceptionB
 
+from fcam_nb.registry import add_entry
+
 WeightsArg = str | os.PathLike | None
 
 
@@ -33,24 +43,73 @@ class FeatureInfo:
     """What an encoder gives the F-CAM decoder.
 
     skip_channels: channels of the skip features, shallow -> deep; out_channels: channels of the
-    CAM layer (the last feature); decoder_widths: output channels of the decoder blocks, deep ->
-    shallow; decoder_center: two extra conv-BN-ReLU at the deepest width before the blocks;
-    paper_decoder_params: the decoder size the paper reports for this backbone (None: not in it).
+    CAM layer (the last feature); reductions: input size / map size of every feature, skips then
+    the CAM layer, non-decreasing (ResNet50: 2, 4, 8, 8, 8); decoder_widths: output channels of
+    the decoder blocks, deep -> shallow (at least one per skip); decoder_center: two extra
+    conv-BN-ReLU at the deepest width before the blocks; paper_decoder_params: the decoder size
+    the paper reports for this backbone (None: not in it).
     """
 
     skip_channels: tuple[int, ...]
     out_channels: int
     decoder_widths: tuple[int, ...]
+    reductions: tuple[int, ...]
     decoder_center: bool = False
     paper_decoder_params: float | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        channels = (*self.skip_channels, self.out_channels, *self.decoder_widths)
+        if not all(isinstance(c, int) and c > 0 for c in channels):
+            problems.append(f"channels and decoder widths must be positive integers, got "
+                            f"{self.skip_channels}, {self.out_channels}, {self.decoder_widths}")
+        if len(self.decoder_widths) < len(self.skip_channels):
+            problems.append(f"{len(self.skip_channels)} skips need at least as many decoder "
+                            f"blocks, got decoder_widths {self.decoder_widths}")
+        if len(self.reductions) != len(self.skip_channels) + 1:
+            problems.append(f"reductions needs one entry per skip plus the CAM layer "
+                            f"({len(self.skip_channels) + 1}), got {self.reductions}")
+        elif not all(isinstance(r, int) and r >= 1 for r in self.reductions) or any(
+                a > b for a, b in zip(self.reductions, self.reductions[1:], strict=False)):
+            problems.append(f"reductions must be positive integers, non-decreasing from shallow "
+                            f"to deep, got {self.reductions}")
+        if problems:
+            raise ValueError("FeatureInfo: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where an encoder's pretrained weights come from (read by ``load_encoder_weights``).
+
+    imagenet: the torchvision weights of the source net (a ``torchvision.models.get_weight``
+    name such as ``"ResNet50_Weights.IMAGENET1K_V1"``), or None: ``weights="imagenet"`` is
+    refused. key_map: (own key prefix, source key prefix) pairs; an own key under none of the
+    prefixes is a layer the source net lacks and keeps its initialization. Empty: the state dict
+    uses the encoder's own key names, all of them.
+    """
+
+    imagenet: str | None = None
+    key_map: tuple[tuple[str, str], ...] = ()
+
+    def source_key(self, key: str) -> str | None:
+        """The source net's name of own parameter/buffer ``key`` (None: not in the source)."""
+        if not self.key_map:
+            return key
+        for own, source in self.key_map:
+            if key.startswith(own):
+                return source + key[len(own):]
+        return None
 
 
 @runtime_checkable
 class WSOLEncoder(Protocol):
     """The encoder contract: ``encoder(x)`` (B, 3, H, W) -> features, shallow to deep, the last
-    (B, feature_info.out_channels, h, w) produced by ``cam_layer``."""
+    (B, feature_info.out_channels, h, w) produced by ``cam_layer``; ``new_layers`` and
+    ``weight_source`` as in the module docstring."""
 
     feature_info: FeatureInfo
+    new_layers: tuple[str, ...]
+    weight_source: WeightSource
 
     @property
     def cam_layer(self) -> nn.Module: ...
@@ -67,47 +126,26 @@ def register_encoder(name: str, replace: bool = False) -> Callable:
     ``replace=True``."""
 
     def add(cls):
-        if name in ENCODERS and ENCODERS[name] is not cls and not replace:
-            raise ValueError(f"encoder {name!r} is already registered "
-                             f"({ENCODERS[name].__qualname__}); pass replace=True to replace it")
-        ENCODERS[name] = cls
+        add_entry(ENCODERS, name, cls, "encoder", replace)
         return cls
 
     return add
 
 
-def load_state_dict_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Copy matching tensors; raise naming the keys that are missing or of the wrong shape.
-
-    Classifier keys of the source network (``fc.*``, ``classifier.*``, ``AuxLogits.*``) and
-    extra keys are ignored: the WSOL nets drop those layers.
-    """
-    own = module.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    if missing:
-        raise KeyError(f"{source}: missing {len(missing)} weights, e.g. {missing[:3]}")
-    bad = [k for k in own if k in state and state[k].shape != own[k].shape]
-    if bad:
-        raise ValueError(
-            f"{source}: shape mismatch for {bad[0]}: {tuple(state[bad[0]].shape)} vs "
-            f"{tuple(own[bad[0]].shape)}"
-        )
-    module.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
-
-
 def imagenet_weights(backbone: str):
-    """torchvision's ImageNet weights (a ``WeightsEnum`` member) of a paper backbone, or None."""
-    from torchvision import models as tvm
-
-    return {"resnet50": tvm.ResNet50_Weights.IMAGENET1K_V1,
-            "vgg16": tvm.VGG16_Weights.IMAGENET1K_V1,
-            "inceptionv3": tvm.Inception_V3_Weights.IMAGENET1K_V1}.get(backbone)
+    """torchvision's ImageNet weights (a ``WeightsEnum`` member) of a registered backbone, or
+    None when its ``weight_source`` names none."""
+    source = getattr(ENCODERS[backbone.lower()], "weight_source", WeightSource())
+    return tvm.get_weight(source.imagenet) if source.imagenet else None
 
 
-def _resolve_state(weights: WeightsArg, tv_weights) -> tuple[dict | None, str]:
-    if weights is None:
-        return None, "random"
+def _read_state(weights: WeightsArg, encoder: nn.Module) -> tuple[dict[str, torch.Tensor], str]:
     if isinstance(weights, str) and weights.lower() == "imagenet":
+        name = encoder.weight_source.imagenet
+        if name is None:
+            raise ValueError(f"{type(encoder).__name__} names no ImageNet weights (its "
+                             f"weight_source.imagenet is None): pass None or a state-dict file")
+        tv_weights = tvm.get_weight(name)
         return tv_weights.get_state_dict(progress=True), f"torchvision {tv_weights}"
     path = Path(weights)
     if not path.is_file():
@@ -118,6 +156,95 @@ def _resolve_state(weights: WeightsArg, tv_weights) -> tuple[dict | None, str]:
     return state, str(path)
 
 
+def load_encoder_weights(encoder: nn.Module, weights: WeightsArg) -> nn.Module:
+    """Load ``weights`` into ``encoder`` through its ``weight_source`` (the only place weights
+    are loaded); None leaves the initialization. Returns ``encoder``.
+
+    Every own key the source should hold must be in the state dict with the same shape (a
+    ``KeyError`` / ``ValueError`` names the first ones otherwise); the source's extra keys (its
+    classifier, ``AuxLogits``, ...) are ignored.
+    """
+    if weights is None:
+        return encoder
+    state, source = _read_state(weights, encoder)
+    mapping = {k: encoder.weight_source.source_key(k) for k in encoder.state_dict()}
+    mapping = {k: v for k, v in mapping.items() if v is not None}
+    missing = [v for k, v in mapping.items()
+               if v not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise KeyError(f"{source}: missing {len(missing)} weights, e.g. {missing[:3]}")
+    own = encoder.state_dict()
+    bad = [k for k, v in mapping.items() if v in state and state[v].shape != own[k].shape]
+    if bad:
+        raise ValueError(f"{source}: shape mismatch for {mapping[bad[0]]}: "
+                         f"{tuple(state[mapping[bad[0]]].shape)} vs {tuple(own[bad[0]].shape)}")
+    encoder.load_state_dict({k: state[v] for k, v in mapping.items() if v in state}, strict=False)
+    return encoder
+
+
+def check_contract(encoder: nn.Module) -> None:
+    """The static part of the contract: ``feature_info``, ``cam_layer`` inside the encoder,
+    ``new_layers`` naming submodules, ``weight_source`` prefixes that match keys. Raises
+    ``TypeError`` / ``ValueError`` naming the encoder and what is wrong."""
+    name = type(encoder).__name__
+    problems = []
+    if not isinstance(getattr(encoder, "feature_info", None), FeatureInfo):
+        problems.append("feature_info must be a FeatureInfo")
+    if not any(m is encoder.cam_layer for m in encoder.modules()):
+        problems.append("cam_layer must be one of its submodules")
+    layers = getattr(encoder, "new_layers", None)
+    if not isinstance(layers, tuple):
+        problems.append("new_layers must be a tuple of submodule names (() if none)")
+    else:
+        for layer in layers:
+            try:
+                encoder.get_submodule(layer)
+            except AttributeError:
+                problems.append(f"new_layers names {layer!r}, which is not a submodule")
+    source = getattr(encoder, "weight_source", None)
+    if not isinstance(source, WeightSource):
+        problems.append("weight_source must be a WeightSource")
+    else:
+        keys = list(encoder.state_dict())
+        for own, _ in source.key_map:
+            if not any(k.startswith(own) for k in keys):
+                problems.append(f"weight_source.key_map prefix {own!r} matches no key")
+    if problems:
+        raise TypeError(f"encoder {name} breaks the encoder contract: " + "; ".join(problems))
+
+
+def check_encoder(encoder: nn.Module, size: int = 224) -> list[tuple[int, ...]]:
+    """Run ``encoder`` on a (1, 3, size, size) input and compare what it returns with its
+    ``feature_info``: as many maps as skips + 1, their channels, their reductions (size / map
+    size within 10%) and the last map coming from ``cam_layer``. Returns the maps' shapes;
+    raises ``ValueError`` naming the first disagreement."""
+    check_contract(encoder)
+    info, seen = encoder.feature_info, []
+    hook = encoder.cam_layer.register_forward_hook(lambda m, i, o: seen.append(o))
+    was_training = encoder.training
+    try:
+        with torch.no_grad():
+            feats = encoder.eval()(torch.zeros(1, 3, size, size))
+    finally:
+        hook.remove()
+        encoder.train(was_training)
+    name = type(encoder).__name__
+    channels = (*info.skip_channels, info.out_channels)
+    if len(feats) != len(channels):
+        raise ValueError(f"{name}: {len(feats)} feature maps, feature_info declares "
+                         f"{len(channels)} ({len(info.skip_channels)} skips + the CAM layer)")
+    for i, (f, c, r) in enumerate(zip(feats, channels, info.reductions, strict=True)):
+        if f.shape[1] != c:
+            raise ValueError(f"{name}: map {i} has {f.shape[1]} channels, declared {c}")
+        got = size / f.shape[-1]
+        if abs(got - r) > 0.1 * r:
+            raise ValueError(f"{name}: map {i} is {f.shape[-1]} px at input {size} (reduction "
+                             f"{got:.2f}), declared reduction {r}")
+    if not seen or seen[-1] is not feats[-1]:
+        raise ValueError(f"{name}: the last feature map is not cam_layer's output")
+    return [tuple(f.shape) for f in feats]
+
+
 @register_encoder("resnet50")
 class ResNet50Encoder(nn.Module):
     """WSOL ResNet50: layer3 and layer4 with stride 1 -> 2048 x 28 x 28 at 224 input.
@@ -126,14 +253,17 @@ class ResNet50Encoder(nn.Module):
     """
 
     feature_info = FeatureInfo((64, 256, 512, 1024), 2048, (256, 128, 64, 32, 16),
-                               paper_decoder_params=9.0e6)
+                               reductions=(2, 4, 8, 8, 8), paper_decoder_params=9.0e6)
+    # layer4 is pretrained but retrained at the head's rate, as the official recipe
+    # (wsolevaluation main.py, _FEATURE_PARAM_LAYER_PATTERNS: 'resnet': ['layer4.', 'fc.'])
+    new_layers = ("layer4",)
+    weight_source = WeightSource("ResNet50_Weights.IMAGENET1K_V1",
+                                 (("stem.0.", "conv1."), ("stem.1.", "bn1."),
+                                  *((f"layer{i}.", f"layer{i}.") for i in range(1, 5))))
 
-    def __init__(self, weights: WeightsArg = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
         net = tvm.resnet50(weights=None)
-        state, source = _resolve_state(weights, imagenet_weights("resnet50"))
-        if state is not None:
-            load_state_dict_into(net, state, source)
         for layer in (net.layer3, net.layer4):
             layer[0].conv2.stride = (1, 1)
             layer[0].downsample[0].stride = (1, 1)
@@ -168,16 +298,16 @@ class VGG16Encoder(nn.Module):
     resolution, no skip): 23.1 M parameters, the paper's count.
     """
 
-    feature_info = FeatureInfo((128, 256), 1024, (256, 128, 64), decoder_center=True,
-                               paper_decoder_params=23.1e6)
+    feature_info = FeatureInfo((128, 256), 1024, (256, 128, 64), reductions=(2, 4, 8),
+                               decoder_center=True, paper_decoder_params=23.1e6)
+    new_layers = ("conv6",)  # not in VGG16 (wsolevaluation: every non-'features.' layer)
+    # the blocks are slices of torchvision's `features`, which keep its indices as key names
+    weight_source = WeightSource("VGG16_Weights.IMAGENET1K_V1",
+                                 tuple((f"block{i}.", "features.") for i in range(1, 6)))
 
-    def __init__(self, weights: WeightsArg = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        net = tvm.vgg16(weights=None)
-        state, source = _resolve_state(weights, imagenet_weights("vgg16"))
-        if state is not None:
-            load_state_dict_into(net.features, _strip(state, "features."), source)
-        f = net.features
+        f = tvm.vgg16(weights=None).features
         self.block1 = f[0:4]  # conv1_x -> 64@/1
         self.block2 = f[4:9]  # pool1, conv2_x -> 128@/2
         self.block3 = f[9:16]  # pool2, conv3_x -> 256@/4
@@ -193,10 +323,6 @@ class VGG16Encoder(nn.Module):
         s2 = self.block2(self.block1(x))
         s3 = self.block3(s2)
         return [s2, s3, self.conv6(self.block5(self.block4(s3)))]
-
-
-def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 class _InceptionBStride1(InceptionB):
@@ -229,14 +355,18 @@ class InceptionV3Encoder(nn.Module):
     """
 
     feature_info = FeatureInfo((64, 80, 288, 768), 1024, (256, 128, 64, 32, 16),
-                               paper_decoder_params=5.7e6)
+                               reductions=(2, 4, 8, 8, 8), paper_decoder_params=5.7e6)
+    new_layers = ("cam_convs",)  # not in InceptionV3 (wsolevaluation: non-Mixed/Conv2d layers)
+    weight_source = WeightSource("Inception_V3_Weights.IMAGENET1K_V1", (
+        ("stage1.0.", "Conv2d_1a_3x3."), ("stage1.1.", "Conv2d_2a_3x3."),
+        ("stage1.2.", "Conv2d_2b_3x3."), ("stage2.1.", "Conv2d_3b_1x1."),
+        ("stage3.0.", "Conv2d_4a_3x3."), ("stage3.2.", "Mixed_5b."), ("stage3.3.", "Mixed_5c."),
+        ("stage3.4.", "Mixed_5d."), ("stage4.0.", "Mixed_6a."), ("stage4.1.", "Mixed_6b."),
+        ("stage4.2.", "Mixed_6c."), ("stage4.3.", "Mixed_6d."), ("stage4.4.", "Mixed_6e.")))
 
-    def __init__(self, weights: WeightsArg = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
         net = tvm.inception_v3(weights=None, aux_logits=False, init_weights=False)
-        state, source = _resolve_state(weights, imagenet_weights("inceptionv3"))
-        if state is not None:
-            load_state_dict_into(net, state, source)
         net.Conv2d_1a_3x3.conv.padding = (1, 1)
         for pool in (net.maxpool1, net.maxpool2):
             pool.padding, pool.ceil_mode = 1, True
@@ -292,18 +422,18 @@ class TinyEncoder(nn.Module):
     # xavier head (the paper's backbones, ``WSOLClassifier``) stalls it at the synthetic
     # profile's lr 0.05 (seed 0: validation accuracy 54% after 16 epochs instead of 97%).
     head_init = "torch"
+    new_layers = ("stage4",)  # the CAM layer, at the head's rate when weights are loaded
+    weight_source = WeightSource()  # no ImageNet weights; a state dict of its own keys
 
-    def __init__(self, width: int = 16, weights: WeightsArg = None) -> None:
+    def __init__(self, width: int = 16) -> None:
         super().__init__()
         w = width
-        self.feature_info = FeatureInfo((w, 2 * w, 4 * w), 8 * w, (2 * w, w, w // 2))
+        self.feature_info = FeatureInfo((w, 2 * w, 4 * w), 8 * w, (2 * w, w, w // 2),
+                                        reductions=(1, 2, 4, 4))
         self.stage1 = nn.Sequential(conv_bn_relu(3, w), conv_bn_relu(w, w))
         self.stage2 = nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(w, 2 * w), conv_bn_relu(2 * w, 2 * w))
         self.stage3 = nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(2 * w, 4 * w), conv_bn_relu(4 * w, 4 * w))
         self.stage4 = nn.Sequential(conv_bn_relu(4 * w, 8 * w), conv_bn_relu(8 * w, 8 * w))
-        if weights is not None:
-            state, source = _resolve_state(weights, None)
-            load_state_dict_into(self, state, source)
 
     @property
     def cam_layer(self) -> nn.Module:
@@ -322,7 +452,11 @@ def build_encoder(name: str, weights: WeightsArg = None) -> WSOLEncoder:
     Args:
         name: a registered encoder name (case-insensitive).
         weights: None (random init, offline), ``"imagenet"`` (torchvision's weights API, needs
-            the internet) or the path of a local state dict with torchvision's key names.
+            the internet) or the path of a local state dict with the source net's key names
+            (``load_encoder_weights``).
+    Raises:
+        ValueError: an unknown name; TypeError: an encoder that breaks the contract
+            (``check_contract``).
     Example:
         >>> enc = build_encoder("resnet50")
         >>> [f.shape[1] for f in enc(torch.zeros(1, 3, 224, 224))][-1]
@@ -331,4 +465,6 @@ def build_encoder(name: str, weights: WeightsArg = None) -> WSOLEncoder:
     key = name.lower()
     if key not in ENCODERS:
         raise ValueError(f"unknown backbone {name!r}; choose from {sorted(ENCODERS)}")
-    return ENCODERS[key](weights=weights)
+    encoder = ENCODERS[key]()
+    check_contract(encoder)
+    return load_encoder_weights(encoder, weights)
