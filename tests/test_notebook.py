@@ -83,3 +83,39 @@ def test_every_setting_is_checked_before_any_download(monkeypatch, tmp_path):
     monkeypatch.setenv("FCAM_RUNS", str(afile))
     with pytest.raises(ValueError, match="FCAM_RUNS .*afile is a file"):
         nb.get_profile("ci")
+
+
+def test_the_full_profile_takes_a_registered_dataset(monkeypatch, tmp_path):
+    """A dataset registered by the user (no official metadata) runs in the notebooks with its
+    own FCAM_METADATA_ROOT; the settings check names what is missing otherwise."""
+    from fcam_nb.data.specs import DATASETS, DatasetSpec, register_dataset
+    from fcam_nb.presets import STAGE1_RECIPES
+
+    register_dataset(DatasetSpec("Birds12", has_boxes=True, has_masks=False, num_classes=12,
+                                 n_bg=0.5, schedules={"colab": (2, 1, 1.0)}))
+    monkeypatch.setitem(STAGE1_RECIPES, ("birds12", "*", "*"), STAGE1_RECIPES[("cub", "*", "*")])
+    try:
+        for key in ("FCAM_REHEARSAL", "FCAM_METADATA_ROOT", "FCAM_SCHEDULE"):
+            monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv("FCAM_RUNS", str(tmp_path / "runs"))
+        monkeypatch.setenv("FCAM_ALLOW_CPU", "1")
+        with pytest.raises(ValueError, match="Birds12 has no official metadata.*FCAM_METADATA"):
+            nb.check_settings("full", "birds12")
+        with pytest.raises(ValueError, match="'synthetic' is the ci profile's"):
+            nb.check_settings("full", "synthetic")
+        with pytest.raises(ValueError, match="registered dataset other than synthetic.*Birds12"):
+            nb.check_settings("full", "Birds13")
+        monkeypatch.setenv("FCAM_REHEARSAL", "1")
+        with pytest.raises(ValueError, match="rehearses the datasets with official metadata"):
+            nb.check_settings("full", "Birds12")
+        monkeypatch.delenv("FCAM_REHEARSAL")
+        (tmp_path / "meta").mkdir()
+        monkeypatch.setenv("FCAM_METADATA_ROOT", str(tmp_path / "meta"))
+        assert nb.prepare_data("full", "birds12", str(tmp_path / "images")) == \
+            str(tmp_path / "images")  # prepared by the user: left alone
+        profile = nb.get_profile("full", dataset="birds12", data_root=str(tmp_path / "images"))
+        assert profile.dataset == "Birds12" and profile.base.data.num_classes == 12
+        assert profile.base.data.metadata_root == str(tmp_path / "meta")
+        assert profile.has_boxes and not profile.has_masks
+    finally:
+        DATASETS.pop("Birds12", None)

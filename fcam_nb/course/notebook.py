@@ -29,8 +29,7 @@ import torch
 from fcam_nb.cams import BASELINES
 from fcam_nb.config import ABLATION, RunConfig, Variant
 from fcam_nb.data import SyntheticConfig, WSOLDataset, make_loader
-from fcam_nb.data.official import canonical_name
-from fcam_nb.data.specs import dataset_spec
+from fcam_nb.data.specs import DATASETS, dataset_spec, paper_datasets
 from fcam_nb.data.synthetic import seed_folder
 from fcam_nb.evaluate import cam_predictor, evaluate_split, fcam_predictor
 from fcam_nb.models import FCAM, WSOLClassifier
@@ -121,6 +120,29 @@ def env_flag(name: str, env: dict | None = None) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
 
 
+def _dataset_problems(dataset: str) -> list[str]:
+    """What keeps ``dataset`` from the full profile: unregistered, the synthetic set (the ci
+    profile's), a rehearsal of a dataset without official metadata, or no metadata at all."""
+    try:
+        rehearsal = env_flag("FCAM_REHEARSAL")
+    except ValueError:  # reported by check_settings
+        rehearsal = False
+    try:
+        spec = dataset_spec(dataset)
+    except ValueError:
+        return [f"FCAM_DATASET must be a registered dataset other than synthetic "
+                f"({', '.join(n for n in DATASETS if n != 'synthetic')}), got {dataset!r}"]
+    if spec.name == "synthetic":
+        return ["FCAM_DATASET 'synthetic' is the ci profile's: set FCAM_PROFILE=ci"]
+    if spec.split_sizes is None and rehearsal:
+        return [f"FCAM_REHEARSAL rehearses the datasets with official metadata "
+                f"({' or '.join(paper_datasets())}), not {spec.name}"]
+    if spec.split_sizes is None and not os.environ.get("FCAM_METADATA_ROOT"):
+        return [f"{spec.name} has no official metadata in the package: set FCAM_METADATA_ROOT "
+                f"(a wsol-format folder with train/ val/ test/)"]
+    return []
+
+
 def check_settings(name: str | None = None, dataset: str | None = None,
                    schedule: str | None = None, runs: str | os.PathLike | None = None) -> None:
     """Check every notebook setting (the arguments, else the ``FCAM_*`` environment) before any
@@ -133,11 +155,7 @@ def check_settings(name: str | None = None, dataset: str | None = None,
     if name not in ("ci", "full"):
         problems.append(f"FCAM_PROFILE must be 'ci' or 'full', got {name!r}")
     if name == "full":  # the ci profile ignores the dataset and the schedule
-        dataset = dataset or env.get("FCAM_DATASET", "CUB")
-        try:
-            canonical_name(dataset)
-        except ValueError as e:
-            problems.append(str(e))
+        problems += _dataset_problems(dataset or env.get("FCAM_DATASET", "CUB"))
         schedule = schedule or env.get("FCAM_SCHEDULE", "colab")
         if schedule not in SCHEDULES:
             problems.append(f"FCAM_SCHEDULE must be one of {sorted(SCHEDULES)}, got {schedule!r}")
@@ -178,7 +196,7 @@ def get_profile(name: str | None = None, seed: int = 0, dataset: str | None = No
                            data=seed_folder(runs / "data", seed), synthetic=synthetic,
                            select_methods=CI_METHODS)
         return Profile("ci", runs, base.override(progress=False))
-    dataset = canonical_name(dataset or env.get("FCAM_DATASET", "CUB"))
+    dataset = dataset_spec(dataset or env.get("FCAM_DATASET", "CUB")).name
     schedule = schedule or env.get("FCAM_SCHEDULE", "colab")
     if env_flag("FCAM_REHEARSAL"):
         base = resolve_run(dataset, runs / f"run_{dataset}", seed=seed, schedule=schedule,
@@ -288,13 +306,16 @@ def prepare_data(profile_name: str, dataset: str, data_root: str) -> str:
     """The data cell: for the full profile (not a rehearsal), make sure ``dataset`` is prepared
     under ``data_root``'s parent (CUB: downloaded, checksummed, extracted; OpenImages: its two
     archives, downloaded by hand from the wsolevaluation README, must lie there). Skipped when
-    done. Returns the image folder to pass to the profile."""
+    done; a dataset registered by the user is left as it is. Returns the image folder to pass to
+    the profile."""
     from fcam_nb.data import prepare
 
     check_settings(profile_name, dataset)  # every setting before a download starts
     if profile_name != "full" or env_flag("FCAM_REHEARSAL"):
         return data_root
-    name = canonical_name(dataset)
+    name = dataset_spec(dataset).name
+    if name not in ("CUB", "OpenImages"):  # a dataset registered by the user: prepared by them
+        return data_root
     root = Path(data_root)
     if name == "CUB":
         prepare.prepare_cub(root.parent)
