@@ -2,6 +2,7 @@
 
     python benchmarks/bench_crf.py                 # CPU rows (and CUDA rows on a GPU machine)
     python benchmarks/bench_crf.py --cuda-only     # on a GPU: Triton and torch on the same GPU
+    python benchmarks/bench_crf.py --paper-map     # + one 224x224 map on the CPU (cost.py's figure)
 
 On CUDA each row also gives the largest difference between the Triton kernel and the torch
 product on the same inputs, relative to the largest value of ``W S``. Two more CUDA rows per size:
@@ -100,6 +101,9 @@ def main() -> None:
                    help="the Triton kernel's reduction strategies to time")
     p.add_argument("--sweep", action="store_true",
                    help="time the fma kernel's block shapes and warp counts at the largest size")
+    p.add_argument("--paper-map", action="store_true",
+                   help="also one 224x224 map on the CPU (~25 s): the figure behind "
+                        "fcam_nb.course.cost.CPU_CRF_NS_PER_PAIR")
     args = p.parse_args()
     print(f"{'backend':16s} {'batch':>5s} {'map':>7s} {'ms':>9s} {'ns/pair':>8s} {'vs torch':>9s}")
 
@@ -112,6 +116,10 @@ def main() -> None:
         for b, side in CPU_SIZES:
             feats, probs = inputs(b, side, "cpu")
             row("torch cpu", b, side, timed(lambda f=feats, p=probs: crf_ws_torch(f, p), False))
+        if args.paper_map:
+            feats, probs = inputs(1, 224, "cpu")
+            row("torch cpu", 1, 224, timed(lambda f=feats, p=probs: crf_ws_torch(f, p), False,
+                                           repeat=1))
     if not torch.cuda.is_available():
         return
     from fcam_nb.losses.crf_triton import crf_ws_triton

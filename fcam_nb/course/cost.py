@@ -1,9 +1,9 @@
 """Cost estimates that decide what can run where (the dense CRF dominates a CPU step).
 
 The exact CRF visits every pixel pair: ``N^2`` pairs per image at ``N = (input_size * scale)^2``
-pixels. On 2 CPU cores the chunked torch product costs about 9 ns per pair at the paper's 224 px
-maps (one map: 23 s, measured with ``crf_ws_torch``), so a batch of 32 costs ~12 min for the CRF
-alone; its backward reuses the forward's product.
+pixels. On 2 CPU cores the chunked torch product (``crf_ws_torch``) costs
+``CPU_CRF_NS_PER_PAIR`` per pair at the paper's 224 px maps, so a batch of 32 costs
+``cpu_crf_seconds_per_step`` for the CRF alone; its backward reuses the forward's product.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fcam_nb.config import RunConfig
 
-CPU_CRF_NS_PER_PAIR = 9.3  # measured on 2 CPU cores: one 224x224 map, crf_ws_torch
+# `python benchmarks/bench_crf.py --paper-map`, row "torch cpu 1 224x224" (2 CPU cores, quiet,
+# torch 2.14.1, 2026-11-27: 15.3 s per map); an estimate for the refusal message, not a contract
+CPU_CRF_NS_PER_PAIR = 6.1
 
 
 def crf_pairs_per_image(input_size: int, scale: float) -> float:
