@@ -173,3 +173,46 @@ def test_colab_custom_widget_manager_only_on_colab_with_ipywidgets_8(monkeypatch
     assert enable_colab_widgets() is False and calls == []  # Colab's own widgets render
     monkeypatch.setattr(ipywidgets, "__version__", "8.1.5")
     assert enable_colab_widgets() is True and calls == [1]
+
+
+WIDGETS_7_SCRIPT = """
+import numpy as np, torch, ipywidgets
+assert ipywidgets.__version__ == "7.7.1", ipywidgets.__version__
+from fcam_nb.course.viz import enable_colab_widgets, sampling_explorer, threshold_explorer
+assert enable_colab_widgets() is False
+images, cams = torch.rand(2, 3, 16, 16), torch.rand(2, 16, 16)
+box = sampling_explorer(images, cams, erode_ksz=3)
+sliders, image = box.children[0].children, box.children[1]
+first = image.value
+assert first[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+sliders[0].value = 0.6
+assert image.value != first
+box = threshold_explorer(images, {"CAM": cams.numpy()}, [np.array([[1, 1, 8, 8]])] * 2)
+before = box.children[1].value
+box.children[0].children[0].value = 0.2
+assert box.children[1].value[:4] == b"\\x89PNG" and box.children[1].value != before
+print("ipywidgets", ipywidgets.__version__, "ok")
+"""
+
+
+def test_explorers_work_with_colabs_ipywidgets_7(tmp_path):
+    """The sliders under ipywidgets 7.7.1 (what Colab ships) beside the venv's 8.x: .ci/run
+    installs 7.7.1 into a folder of its own and names it in FCAM_IPYWIDGETS7; this test runs the
+    explorers in a fresh interpreter with that folder first on the path."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = os.environ.get("FCAM_IPYWIDGETS7")
+    if not folder:
+        if os.environ.get("CI"):
+            pytest.fail("CI must set FCAM_IPYWIDGETS7 (.ci/run installs ipywidgets 7.7.1)")
+        pytest.skip("FCAM_IPYWIDGETS7 not set: pip install --no-deps --target DIR "
+                    "ipywidgets==7.7.1 ipython_genutils, then FCAM_IPYWIDGETS7=DIR")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([folder, str(root)]), MPLBACKEND="Agg")
+    done = subprocess.run([sys.executable, "-c", WIDGETS_7_SCRIPT], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ipywidgets 7.7.1 ok" in done.stdout
