@@ -210,6 +210,12 @@ def results_line(result: dict) -> str:
                    f"{_fmt2(st['cam']['max_box_acc'])} MaxBoxAcc, {_fmt2(st['cam']['pxap'])} "
                    f"PxAP; **F-CAM {_fmt2(st['cam+fcam']['max_box_acc'])} MaxBoxAcc, "
                    f"{_fmt2(st['cam+fcam']['pxap'])} PxAP**.")
+        box = st["cam+fcam"]["max_box_acc"]
+        spread = box["max"] - box["min"]
+        out.append(f"  F-CAM's MaxBoxAcc spans {box['min']:.1f} to {box['max']:.1f} over these "
+                   f"seeds: " + ("the same lesson on every seed (spread <= 10)." if spread <= 10
+                                 else f"a spread of {spread:.1f} points, so the default run "
+                                      f"does not yet give the same lesson on every seed."))
     return "\n".join(out) + "\n"
 
 
