@@ -37,7 +37,7 @@ from fcam_nb.evaluate import (  # noqa: E402
     unavailable_metrics,
 )
 from fcam_nb.models.backbones import ENCODERS  # noqa: E402
-from fcam_nb.presets import CPURefused, resolve_run  # noqa: E402
+from fcam_nb.presets import SCHEDULES, CPURefused, resolve_run  # noqa: E402
 from fcam_nb.train import train_classifier, train_fcam  # noqa: E402
 
 
@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backbone", choices=sorted(set(ENCODERS) - {"tiny"}),
                    help="CUB/OpenImages backbone (default resnet50); the synthetic set always "
                         "uses the tiny backbone")
-    p.add_argument("--schedule", choices=["paper", "colab"], default="paper",
+    p.add_argument("--schedule", choices=list(SCHEDULES), default="paper",
                    help="CUB/OpenImages: the paper's epochs (50/50 CUB, 10/10 OpenImages, CRF at "
                         "full resolution) or the short colab schedule (10/3 CUB, 3/1 OpenImages, "
                         "CRF at 1/2)")
