@@ -102,7 +102,8 @@ def main() -> None:
     p.add_argument("--sweep", action="store_true",
                    help="time the fma kernel's block shapes and warp counts at the largest size")
     p.add_argument("--paper-map", action="store_true",
-                   help="also one 224x224 map on the CPU (~25 s): the figure behind "
+                   help="also one 224x224 map on the CPU (a warm-up and a timed run, ~30 s): the "
+                        "figure behind "
                         "fcam_nb.course.cost.CPU_CRF_NS_PER_PAIR")
     args = p.parse_args()
     print(f"{'backend':16s} {'batch':>5s} {'map':>7s} {'ms':>9s} {'ns/pair':>8s} {'vs torch':>9s}")

@@ -11,19 +11,22 @@ def _coverage(head, rest, cam_obj, cam_on, fcam_obj, fcam_on):
 
 def test_closing_01_reads_the_head_and_fcam_against_the_cam():
     good = closing.closing_01(98.5, 0.35, 80, 55, _coverage(97, 50, 60, 55, 85, 90), (16, 16),
-                              (64, 64), True)
-    assert "16x16 map upsampled to 64x64" in good and "45% of the region is background" in good
+                              (64, 64), True, True)
+    assert "16x16 map upsampled to 64x64: at its best threshold" in good
+    assert "45% of the region is background" in good and "On validation, F-CAM's" in good
     assert "low-resolution overshoot" in good and "sits on the discriminative part" in good
     assert "the paper's claim" in good and "opposite" not in good
     bad = closing.closing_01(98.5, 0.35, 80, 90, _coverage(60, 70, 60, 55, 50, 40), (16, 16),
-                             (64, 64), True)
+                             (64, 64), True, False)
     assert "overshoot" not in bad and "does not favour the head" in bad
+    assert "at the threshold (τ = 0.35)" in bad  # a fixed τ is not called the best
     assert "the opposite of the paper's claim" in bad
     weak = closing.closing_01(90, 0.5, 80, 60, _coverage(80, 70, 60, 55, 70, 50), (8, 8), (64, 64),
-                               True)
+                               True, True)
     assert "by less than 20 points" in weak and "but with more background" in weak
     no_parts = _coverage(0, 0, 60, 55, 70, 60)  # the coverage without part masks: no head
-    assert "head" not in closing.closing_01(90, 0.5, 80, 60, no_parts, (8, 8), (64, 64), False)
+    assert "head" not in closing.closing_01(90, 0.5, 80, 60, no_parts, (8, 8), (64, 64), False,
+                                            True)
 
 
 def test_closing_02_orders_object_sizes_only_when_every_level_agrees():
@@ -31,8 +34,11 @@ def test_closing_02_orders_object_sizes_only_when_every_level_agrees():
     text = closing.closing_02(True, levels, {"large objects": [30, 20, 40],
                                              "small objects": [10, 5, 20]}, 0.3)
     assert "n⁻ = 0.3 the background region puts 20.0%" in text and "3 of 3" in text
-    assert "smaller n⁻" in text and "equals scikit-image's" in text
-    assert "0.3 (large objects), 0.3 (small objects)" in text
+    assert "equals scikit-image's" in text and "0.3 (large objects), 0.3 (small objects)" in text
+    assert "do not call for a smaller n⁻" in text  # more risk everywhere is not a smaller best
+    text = closing.closing_02(True, levels, {"large objects": [30, 20, 40],
+                                             "small objects": [10, 15, 5]}, 0.3)
+    assert "a smaller n⁻ for the large objects" in text
     mixed = closing.closing_02(False, levels, {"large objects": [30, 2, 40],
                                                "small objects": [10, 5, 20]}, 0.3)
     assert "2 of 3" in mixed and "does not order the risk" in mixed and "defect" in mixed
@@ -69,7 +75,7 @@ def test_closing_05_and_06_and_07_follow_their_numbers():
     best = {"F-CAM": (90.0, 0.4), "CAM": (50.0, 0.2)}
     wide = closing.closing_05({"F-CAM": 0.5, "CAM": 0.1}, best, {"F-CAM": 0.7, "CAM": 0.2})
     assert "over 50% of the thresholds" in wide and "costs F-CAM less" in wide
-    assert "closer to binary" in wide
+    assert "separates object from background more" in wide
     narrow = closing.closing_05({"F-CAM": 0.1, "CAM": 0.5}, best, {"F-CAM": 0.1, "CAM": 0.2})
     assert "not the less threshold-sensitive" in narrow and "not better separated" in narrow
     assert "box accuracy" not in closing.closing_05(None, None, {"F-CAM": 0.7, "CAM": 0.2})
@@ -85,6 +91,8 @@ def test_closing_05_and_06_and_07_follow_their_numbers():
         r["precision"] = 20.0
     text = closing.closing_06(20, 30, 200, report)
     assert "does not reduce" in text and "No label-free flag beats chance" in text
+    text = closing.closing_06(5, 0, 200, report)
+    assert "no failure, a flag has nothing to find" in text and "beats chance" not in text
 
     ms = {"cam": 4.0, "gradcam": 8.0, "fcam": 5.0, "smoothgradcampp": 30.0, "scorecam": 400.0}
     text = closing.closing_07(ms, 1.2, "cpu")
@@ -92,4 +100,6 @@ def test_closing_05_and_06_and_07_follow_their_numbers():
     assert "It is faster than Smooth-GradCAM++ and ScoreCAM" in text and "one decoder pass" in text
     ms["fcam"] = 40.0
     text = closing.closing_07(ms, 1.2, "cuda")
-    assert "not faster" in text and "costs more than the classifier" in text
+    assert "It is faster than ScoreCAM, which needs" in text
+    assert "not faster than Smooth-GradCAM++ on this device" in text
+    assert "costs more than the classifier" in text

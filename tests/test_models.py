@@ -265,23 +265,42 @@ def test_the_contract_is_checked_when_an_encoder_is_built():
         del ENCODERS["fine_test"]
 
 
-def test_inception_weights_from_local_state_dict_fill_every_source_layer(tmp_path):
+SOURCE_NETS = {"resnet50": lambda: tvm.resnet50(weights=None),
+               "vgg16": lambda: tvm.vgg16(weights=None),
+               "inceptionv3": lambda: tvm.inception_v3(weights=None, aux_logits=True,
+                                                       init_weights=True)}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCE_NETS))
+def test_local_weights_fill_every_source_layer_and_only_those(name, tmp_path):
+    """Every parameter and buffer the source net has lands in the encoder under its mapped
+    name (BN statistics included); the layers the WSOL net adds keep their initialization."""
     torch.manual_seed(0)
-    ref = tvm.inception_v3(weights=None, aux_logits=True, init_weights=True)
-    path = tmp_path / "inception.pth"
-    torch.save(ref.state_dict(), path)  # with AuxLogits and fc: ignored
-    fresh = build_encoder("inceptionv3")
-    enc = build_encoder("inceptionv3", weights=str(path))
+    ref = SOURCE_NETS[name]()
+    with torch.no_grad():  # BN statistics away from their defaults, so a miss would show
+        for module in ref.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+    path = tmp_path / f"{name}.pth"
+    torch.save(ref.state_dict(), path)  # with its classifier (and AuxLogits): ignored
+    torch.manual_seed(1)
+    fresh = build_encoder(name)
+    torch.manual_seed(1)  # the same initialization, then the weights
+    enc = build_encoder(name, weights=str(path))
     source = ref.state_dict()
+    unmapped = set()
     for key, value in enc.state_dict().items():
-        if key.startswith("cam_convs."):  # new to the WSOL net: kept at its init
-            assert key not in source
-            continue
         mapped = enc.weight_source.source_key(key)
+        if mapped is None:  # a layer the WSOL net adds: left at its initialization
+            unmapped.add(key.split(".")[0])
+            torch.testing.assert_close(value, fresh.state_dict()[key], rtol=0, atol=0)
+            continue
         torch.testing.assert_close(value, source[mapped], rtol=0, atol=0, msg=key)
-    assert not torch.equal(fresh.stage4[0].branch3x3.conv.weight,
-                           enc.stage4[0].branch3x3.conv.weight)
-    assert enc.stage4[0].branch3x3.conv.stride == (1, 1)  # Mixed_6a's WSOL stride kept
+    assert unmapped == {"resnet50": set(), "vgg16": {"conv6"},
+                        "inceptionv3": {"cam_convs"}}[name]
+    if name == "inceptionv3":
+        assert enc.stage4[0].branch3x3.conv.stride == (1, 1)  # Mixed_6a's WSOL stride kept
 
 
 @pytest.mark.parametrize("name", ["resnet50", "vgg16", "inceptionv3", "tiny"])

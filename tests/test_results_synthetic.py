@@ -28,4 +28,4 @@ def test_the_results_line_reads_the_spread():
     assert "**F-CAM 29.0 / 80.0 MaxBoxAcc" in wide and "a spread of 69.0 points" in wide
     assert "does not yet give the same lesson" in wide
     narrow = line(_result(90.0, 97.5))
-    assert "the same lesson on every seed (spread <= 10)" in narrow and "not yet" not in narrow
+    assert "a spread of 7.5 points (within the 10" in narrow and "not yet" not in narrow

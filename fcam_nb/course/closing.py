@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-# the paper's ablation steps (Table 3, CUB means, CAM* seeds), quoted where the run's are read
+# the paper's ablation steps (Table 3: SR, then + CRF, then + ASC, on CAM* seeds)
 PAPER_STEP_NAMES = ("SR", "CRF", "ASC")
 
 
@@ -21,17 +21,19 @@ def _signed(value: float, unit: str = "points") -> str:
 
 def closing_01(cls_acc: float, tau: float, object_covered: float, region_on_object: float,
                coverage: Mapping[str, Mapping[str, float]], cam_cells: tuple[int, int],
-               input_size: tuple[int, int], has_parts: bool) -> str:
-    """Notebook 01. ``object_covered`` / ``region_on_object``: the CAM's region at its best τ on
-    the test split (% of the object covered, % of the region on the object); ``coverage``: the
-    Otsu regions' ``part_and_body_coverage`` on validation for "CAM" and "F-CAM";
-    ``has_parts``: the set has part masks (the head), so ``part_covered`` / ``rest_covered``
-    mean something."""
+               input_size: tuple[int, int], has_parts: bool, tau_is_best: bool) -> str:
+    """Notebook 01. ``object_covered`` / ``region_on_object``: the CAM's region at ``tau`` on
+    the test split (% of the object covered, % of the region on the object; the object is the
+    filled GT box on box-only sets); ``tau_is_best``: ``tau`` is the CAM's MaxBoxAcc threshold
+    (else a fixed one, on mask-only sets); ``coverage``: the Otsu regions'
+    ``part_and_body_coverage`` on validation for "CAM" and "F-CAM"; ``has_parts``: the set has
+    part masks (the head), so ``part_covered`` / ``rest_covered`` mean something."""
     cam, fcam = coverage["CAM"], coverage["F-CAM"]
     h, w = cam_cells
     text = [f"The classifier labels {cls_acc:.1f}% of the test images correctly. Its CAM is a "
-            f"{h}x{w} map upsampled to {input_size[0]}x{input_size[1]}: at its best threshold "
-            f"(τ = {tau:.2f}) the region covers {object_covered:.0f}% of the object and "
+            f"{h}x{w} map upsampled to {input_size[0]}x{input_size[1]}: at "
+            f"{'its best threshold' if tau_is_best else 'the threshold'} (τ = {tau:.2f}) the "
+            f"test region covers {object_covered:.0f}% of the object and "
             f"{100 - region_on_object:.0f}% of the region is background"
             + (" (the low-resolution overshoot)." if region_on_object < 75 else ".")]
     if has_parts:
@@ -48,9 +50,10 @@ def closing_01(cls_acc: float, tau: float, object_covered: float, region_on_obje
                     f"and {rest:.0f}% of the rest of the bird: {reading}.")
     more = fcam["object_covered"] > cam["object_covered"]
     cleaner = fcam["region_on_object"] > cam["region_on_object"]
-    text.append(f"F-CAM's region covers {fcam['object_covered']:.0f}% of the object against the "
-                f"CAM's {cam['object_covered']:.0f}%, and {fcam['region_on_object']:.0f}% of it "
-                f"lies on the object against {cam['region_on_object']:.0f}%: "
+    text.append(f"On validation, F-CAM's Otsu region covers {fcam['object_covered']:.0f}% of the "
+                f"object against the CAM's {cam['object_covered']:.0f}%, and "
+                f"{fcam['region_on_object']:.0f}% of it lies on the object against "
+                f"{cam['region_on_object']:.0f}%: "
                 + ("more of the object and less background, the paper's claim." if more and cleaner
                    else "more of the object, but with more background." if more
                    else "less background, but less of the object." if cleaner
@@ -73,12 +76,14 @@ def closing_02(otsu_matches: bool, levels: Sequence[float], on_object: Mapping[s
     text.append(f"At this run's n⁻ = {levels[i]:g} the background region puts {large[i]:.1f}% of "
                 f"its pixels on large objects and {small[i]:.1f}% on small ones; large objects "
                 f"catch more of it at {worse_large} of {len(levels)} values of n⁻"
-                + (", so a set of large objects calls for a smaller n⁻ (the paper's choice on "
-                   "OpenImages)." if worse_large == len(levels) else
+                + ("." if worse_large == len(levels) else
                    ": object size does not order the risk at every n⁻ in this run."))
     best = {name: levels[int(np.argmin(v))] for name, v in on_object.items()}
     text.append("The least background on the object is at n⁻ = "
-                + ", ".join(f"{b:g} ({name})" for name, b in best.items()) + ".")
+                + ", ".join(f"{b:g} ({name})" for name, b in best.items())
+                + (": a smaller n⁻ for the large objects, as the paper chooses on OpenImages."
+                   if best["large objects"] < best["small objects"] else
+                   ": here the large objects do not call for a smaller n⁻ than the small ones."))
     return " ".join(text)
 
 
@@ -150,8 +155,8 @@ def closing_05(width: Mapping[str, float] | None, best: Mapping[str, tuple[float
     gap = separation["F-CAM"] - separation["CAM"]
     text.append(f"The mean activation gap between object and background is "
                 f"{separation['F-CAM']:.2f} for F-CAM and {separation['CAM']:.2f} for the CAM "
-                + ("(F-CAM's maps are closer to binary, the paper's Fig. 6 reading)." if gap > 0
-                   else "(F-CAM's maps are not better separated in this run)."))
+                + ("(F-CAM separates object from background more, the paper's Fig. 6 reading)."
+                   if gap > 0 else "(F-CAM's maps are not better separated in this run)."))
     return " ".join(text)
 
 
@@ -164,7 +169,10 @@ def closing_06(failed_cam: int, failed_fcam: int, images: int,
             + (": fewer failures with F-CAM." if failed_fcam < failed_cam else
                ": F-CAM does not reduce the failures in this run.")]
     above = {n: r for n, r in report.items() if r["precision"] > r["chance_precision"]}
-    if above:
+    if failed_fcam in (0, images):
+        text.append("With " + ("no failure" if failed_fcam == 0 else "every image a failure")
+                    + ", a flag has nothing to find: its precision says nothing here.")
+    elif above:
         top = max(r["precision"] for r in above.values())
         leaders = [n for n, r in above.items() if r["precision"] == top]
         recalls = ", ".join(f"{above[n]['recall']:.1f}%" for n in leaders)
@@ -183,14 +191,17 @@ def closing_07(ms: Mapping[str, float], flops_ratio: float, device: str) -> str:
     F-CAM's forward FLOPs over the encoder's."""
     ratio = ms["fcam"] / ms["cam"]
     slow = [m for m in ("smoothgradcampp", "scorecam") if m in ms]
-    faster = all(ms["fcam"] < ms[m] for m in slow)
     names = {"smoothgradcampp": "Smooth-GradCAM++", "scorecam": "ScoreCAM"}
     text = [f"On this {device}, F-CAM takes {ms['fcam']:.2f} ms per image against the CAM's "
             f"{ms['cam']:.2f} ms ({ratio:.2f}x; the FLOPs predict {flops_ratio:.2f}x) and "
             f"GradCAM's {ms['gradcam']:.2f} ms."]
-    if slow:
-        text.append(f"It is {'faster' if faster else 'not faster'} than "
-                    f"{' and '.join(names[m] for m in slow)}, which need several passes per map.")
+    beaten = [names[m] for m in slow if ms["fcam"] < ms[m]]
+    unbeaten = [names[m] for m in slow if ms["fcam"] >= ms[m]]
+    if beaten:
+        text.append(f"It is faster than {' and '.join(beaten)}, which need"
+                    f"{'s' if len(beaten) == 1 else ''} several passes per map.")
+    if unbeaten:
+        text.append(f"It is not faster than {' and '.join(unbeaten)} on this device.")
     text.append("Full resolution costs one decoder pass, not a multiple of the classifier."
                 if ratio < 2 else "Here the decoder costs more than the classifier itself.")
     return " ".join(text)

@@ -135,7 +135,8 @@ def register_encoder(name: str, replace: bool = False) -> Callable:
 def imagenet_weights(backbone: str):
     """torchvision's ImageNet weights (a ``WeightsEnum`` member) of a registered backbone, or
     None when its ``weight_source`` names none."""
-    source = getattr(ENCODERS[backbone.lower()], "weight_source", WeightSource())
+    encoder = ENCODERS.get(backbone.lower())
+    source = getattr(encoder, "weight_source", WeightSource())
     return tvm.get_weight(source.imagenet) if source.imagenet else None
 
 
@@ -190,7 +191,8 @@ def check_contract(encoder: nn.Module) -> None:
     problems = []
     if not isinstance(getattr(encoder, "feature_info", None), FeatureInfo):
         problems.append("feature_info must be a FeatureInfo")
-    if not any(m is encoder.cam_layer for m in encoder.modules()):
+    cam_layer = getattr(encoder, "cam_layer", None)
+    if not any(m is cam_layer for m in encoder.modules()):
         problems.append("cam_layer must be one of its submodules")
     layers = getattr(encoder, "new_layers", None)
     if not isinstance(layers, tuple):
@@ -224,7 +226,8 @@ def check_encoder(encoder: nn.Module, size: int = 224) -> list[tuple[int, ...]]:
     was_training = encoder.training
     try:
         with torch.no_grad():
-            feats = encoder.eval()(torch.zeros(1, 3, size, size))
+            device = next(encoder.parameters()).device
+            feats = encoder.eval()(torch.zeros(1, 3, size, size, device=device))
     finally:
         hook.remove()
         encoder.train(was_training)
