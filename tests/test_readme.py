@@ -38,6 +38,9 @@ def test_extending_examples_plug_in():
         clf = build_classifier("mobilenet_v3", 3).eval()
         seg = FCAM(clf, build_decoder(clf.encoder))(torch.randn(1, 3, 96, 96))[1]
         assert seg.shape == (1, 2, 96, 96)
+        from fcam_nb.models.backbones import check_encoder
+
+        assert check_encoder(clf.encoder, 224)[-1] == (1, 960, 7, 7)  # what it declares
         cfg = ns["birds_run"]("/data/birds", "/runs/birds")
         assert cfg.data.num_classes == 12 and cfg.stage2.variant.tag == "fcam_cam"
         from fcam_nb.__main__ import parse_args
