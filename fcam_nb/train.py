@@ -38,8 +38,8 @@ def _param_groups(model: WSOLClassifier, cfg: Stage1Config, pretrained: bool) ->
     ``cfg.new_layers_lr_mult`` x the rate."""
     if not pretrained:
         return [{"params": model.parameters(), "lr": cfg.lr}]
-    new = [model.encoder.get_submodule(name) for name in model.encoder.new_layers] + [model.fc]
-    new_ids = {id(p) for module in new for p in module.parameters()}
+    modules = [model.encoder.get_submodule(name) for name in model.encoder.new_layers]
+    new_ids = {id(p) for module in (*modules, model.fc) for p in module.parameters()}
     body = [p for p in model.parameters() if id(p) not in new_ids]
     new = [p for p in model.parameters() if id(p) in new_ids]
     return [{"params": body, "lr": cfg.lr}, {"params": new, "lr": cfg.lr * cfg.new_layers_lr_mult}]

@@ -16,9 +16,11 @@ from fcam_nb.losses.partial_ce import PartialCELoss
 from fcam_nb.losses.size import SizeConstraint
 from fcam_nb.sampling import seed_labels
 
-for _paper_term in (PartialCELoss, DenseCRFLoss, SizeConstraint):  # the paper's, summed first
+_PAPER_TERM_CLASSES = (PartialCELoss, DenseCRFLoss, SizeConstraint)  # the paper's, summed first
+for _paper_term in _PAPER_TERM_CLASSES:
     register_loss_term(_paper_term)
-PAPER_TERMS = ("pce", "crf", "asc")  # set by their own Stage2Config fields, not ``terms``
+# set by their own Stage2Config fields, not ``terms``
+PAPER_TERMS = tuple(term.name for term in _PAPER_TERM_CLASSES)
 
 
 class FCAMObjective(nn.Module):

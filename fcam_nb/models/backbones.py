@@ -168,13 +168,13 @@ def load_encoder_weights(encoder: nn.Module, weights: WeightsArg) -> nn.Module:
     if weights is None:
         return encoder
     state, source = _read_state(weights, encoder)
-    mapping = {k: encoder.weight_source.source_key(k) for k in encoder.state_dict()}
+    own = encoder.state_dict()
+    mapping = {k: encoder.weight_source.source_key(k) for k in own}
     mapping = {k: v for k, v in mapping.items() if v is not None}
     missing = [v for k, v in mapping.items()
                if v not in state and not k.endswith("num_batches_tracked")]
     if missing:
         raise KeyError(f"{source}: missing {len(missing)} weights, e.g. {missing[:3]}")
-    own = encoder.state_dict()
     bad = [k for k, v in mapping.items() if v in state and state[v].shape != own[k].shape]
     if bad:
         raise ValueError(f"{source}: shape mismatch for {mapping[bad[0]]}: "
