@@ -471,3 +471,32 @@ def test_texture_groups_share_the_body_between_classes():
         SyntheticConfig(texture_groups=5)
     with pytest.raises(ValueError, match="head_scale"):
         SyntheticConfig(head_scale=3.0)
+
+
+def test_colour_cues_put_the_bird_hue_in_its_class_band():
+    """colour_prob=1: every bird of class c takes a hue in [c - 1/4, c + 1/4] / K; hue_groups=2:
+    classes 0-1 and 2-3 take hues in [0.05, 0.45] and [0.55, 0.95]. Off by default, and then the
+    image is the one drawn before the cues existed (sha256 pinned from the code of ddd110b)."""
+    from fcam_nb.data.synthetic import render_object
+
+    def bird_hue(label, rng_seed, **cue):
+        img, mask, head = render_object(np.random.default_rng(rng_seed), label, 96, 96,
+                                        texture_amplitude=0.0, num_classes=4, **cue)
+        body = (mask > 0) & ~(head > 0)
+        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL)[body].astype(float)
+        return np.median(hsv[:, 0]) / 256, img
+
+    for label in range(4):
+        for s in range(6):
+            h, _ = bird_hue(label, s, colour_prob=1.0)
+            assert min(abs(h - label / 4), 1 - abs(h - label / 4)) <= 1 / 16 + 0.02
+            g, _ = bird_hue(label, s, hue_groups=2)
+            lo = 0.05 if label < 2 else 0.55
+            assert lo - 0.02 <= g <= lo + 0.42
+    img, mask, head = render_object(np.random.default_rng(0), 1, 96, 80)
+    digest = hashlib.sha256(img.tobytes() + mask.tobytes() + head.tobytes()).hexdigest()
+    assert digest[:16] == "a31450ffc629fe8d"
+    with pytest.raises(ValueError, match="colour_prob"):
+        SyntheticConfig(colour_prob=1.5)
+    with pytest.raises(ValueError, match="hue_groups"):
+        SyntheticConfig(hue_groups=5)

@@ -14,8 +14,10 @@ the background - the CAM sits on the discriminative part. ``texture_needed=True`
 a (mark, texture) pair, so the body is needed to tell classes apart (the earlier design: there
 the CAM covered 81% of the rest of the bird, and the classifier was not learned on every seed).
 ``texture_groups`` makes classes share body textures (2: classes 0-1 and 2-3 wear the same
-stripes), ``mark_prob`` < 1 hides the mark on some birds and ``head_scale`` scales the head: the
-variants screened for a set whose lesson holds on every seed (``docs/synthetic.md``).
+stripes), ``mark_prob`` < 1 hides the mark on some birds, ``head_scale`` scales the head, and
+``colour_prob`` / ``hue_groups`` tie the bird's hue to its class (a band per class for that share
+of birds / a band per group of classes): the variants screened for a set whose lesson holds on
+every seed (``docs/synthetic.md``).
 
 The bird spans about 2/3 of the image's short side (``object_scale`` 0.7; ~12% of the pixels): at
 this size a 16x16 CAM (4 px cells) has about 10 cells along the bird - the order of CUB's 28x28
@@ -73,6 +75,8 @@ class SyntheticConfig:
     texture_needed: bool = False  # True: a class is a (mark, texture) pair, the body is needed
     texture_groups: int = 0  # >0: the classes share this many body textures (0: one per class)
     head_scale: float = 1.0  # head radius relative to the default (0.14-0.17 of the bird's scale)
+    colour_prob: float = 0.0  # share of birds whose hue lies in their class's band (else random)
+    hue_groups: int = 0  # >0: the classes fall in this many groups, each with its own hue band
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -92,6 +96,10 @@ class SyntheticConfig:
             raise ValueError(f"head_scale must be in [0.5, 2], got {self.head_scale}")
         if not 0 < self.mark_prob <= 1:
             raise ValueError(f"mark_prob must be in (0, 1], got {self.mark_prob}")
+        if not 0 <= self.hue_groups <= self.num_classes:
+            raise ValueError(f"hue_groups must be in [0, {self.num_classes}], got {self.hue_groups}")
+        if not 0 <= self.colour_prob <= 1:
+            raise ValueError(f"colour_prob must be in [0, 1], got {self.colour_prob}")
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
@@ -169,6 +177,8 @@ def render_object(
     texture_groups: int = 0,
     num_classes: int = 4,
     head_scale: float = 1.0,
+    colour_prob: float = 0.0,
+    hue_groups: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw the bird of class ``label`` on clutter in a w x h image -> (RGB image, object mask,
     head mask), masks uint8 255 / 0.
@@ -194,7 +204,12 @@ def render_object(
     # shift the body back so body + head are centred around (cx, cy)
     bx, by = cx - ux * 0.6 * r, cy - uy * 0.6 * r
     hx, hy = bx + ux * (a + 0.55 * r), by + uy * (a + 0.55 * r)
-    color = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.75, 1.0), rng.uniform(0.65, 1.0))
+    hue = rng.uniform(0, 1)
+    if colour_prob > 0 and rng.random() < colour_prob:  # the class's hue band, 1/(2K) wide
+        hue = (label + 0.5 * (hue - 0.5)) / num_classes % 1.0
+    if hue_groups:  # the group's band, 0.8 / G wide, gaps between bands
+        hue = (label * hue_groups // num_classes + 0.1 + 0.8 * hue) / hue_groups
+    color = _hsv_to_rgb(hue, rng.uniform(0.75, 1.0), rng.uniform(0.65, 1.0))
     mask = np.zeros((h, w), np.uint8)
     body = (int(round(bx)), int(round(by)))
     axes = (int(round(a)), int(round(b)))
@@ -247,7 +262,8 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
         image, mask, part = render_object(rng, label, w, h, cfg.texture_amplitude,
                                           cfg.clutter_noise, cfg.mark_prob, cfg.texture_frequency,
                                           cfg.object_scale, cfg.texture_needed,
-                                          cfg.texture_groups, cfg.num_classes, cfg.head_scale)
+                                          cfg.texture_groups, cfg.num_classes, cfg.head_scale,
+                                          cfg.colour_prob, cfg.hue_groups)
         rel = f"{split}/{label}/{i:05d}.png"
         mask_rel = f"{split}/{label}/{i:05d}.png"
         ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"
