@@ -474,25 +474,29 @@ def test_texture_groups_share_the_body_between_classes():
 
 
 def test_colour_cues_put_the_bird_hue_in_its_class_band():
-    """colour_prob=1: every bird of class c takes a hue in [c - 1/4, c + 1/4] / K; hue_groups=2:
-    classes 0-1 and 2-3 take hues in [0.05, 0.45] and [0.55, 0.95]. Off by default, and then the
-    image is the one drawn before the cues existed (sha256 pinned from the code of ddd110b)."""
+    """colour_prob=1: every bird of class c takes a hue within 1/(4K) of c/K (mod 1);
+    hue_groups=G: class c takes a hue in [(g + 0.1) / G, (g + 0.9) / G], g = c * G // K. Off by
+    default, and then the image is the one drawn before the cues existed (sha256 pinned from the
+    code of ddd110b). The two cues together are refused."""
     from fcam_nb.data.synthetic import render_object
 
     def bird_hue(label, rng_seed, **cue):
         img, mask, head = render_object(np.random.default_rng(rng_seed), label, 96, 96,
                                         texture_amplitude=0.0, num_classes=4, **cue)
         body = (mask > 0) & ~(head > 0)
-        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL)[body].astype(float)
-        return np.median(hsv[:, 0]) / 256, img
+        hue = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL)[body][:, 0] / 256  # in [0, 1)
+        return np.angle(np.exp(2j * np.pi * hue).mean()) / (2 * np.pi) % 1.0  # circular mean
+
+    def circular_gap(a, b):
+        return min(abs(a - b), 1 - abs(a - b))
 
     for label in range(4):
         for s in range(6):
-            h, _ = bird_hue(label, s, colour_prob=1.0)
-            assert min(abs(h - label / 4), 1 - abs(h - label / 4)) <= 1 / 16 + 0.02
-            g, _ = bird_hue(label, s, hue_groups=2)
-            lo = 0.05 if label < 2 else 0.55
-            assert lo - 0.02 <= g <= lo + 0.42
+            assert circular_gap(bird_hue(label, s, colour_prob=1.0), label / 4) <= 1 / 16 + 0.02
+            for groups in (2, 3):
+                g = label * groups // 4  # groups=3: classes 0 and 1 share band 0, 2 -> 1, 3 -> 2
+                hue = bird_hue(label, s, hue_groups=groups)
+                assert (g + 0.1) / groups - 0.02 <= hue <= (g + 0.9) / groups + 0.02
     img, mask, head = render_object(np.random.default_rng(0), 1, 96, 80)
     digest = hashlib.sha256(img.tobytes() + mask.tobytes() + head.tobytes()).hexdigest()
     assert digest[:16] == "a31450ffc629fe8d"
@@ -500,3 +504,5 @@ def test_colour_cues_put_the_bird_hue_in_its_class_band():
         SyntheticConfig(colour_prob=1.5)
     with pytest.raises(ValueError, match="hue_groups"):
         SyntheticConfig(hue_groups=5)
+    with pytest.raises(ValueError, match="not both"):
+        SyntheticConfig(hue_groups=2, colour_prob=0.5)

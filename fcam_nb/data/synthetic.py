@@ -6,7 +6,7 @@ The class is given by a bold mark drawn in the head (bar, cross, ring, ...): the
 part. The body carries a class-specific stripe texture too (+-16 grey levels, 7 periods per image
 side), redundant with the mark, as plumage is for bird species: weak evidence the classifier
 uses a little, so the body's CAM stays above the background's and the "lowest n% of the CAM"
-background seeds do not land on it. The body colour is random. The object to localize is the
+background seeds do not land on it. The bird's hue is random by default. The object to localize is the
 whole bird; the head's mask is written under ``parts/`` so where a map falls can be measured.
 Measured (validation, seeds 0 / 2): the CAM's Otsu region covers 96-98% of the head but 45-51%
 of the rest of the bird, mean CAM 0.86-0.87 on the head, 0.37-0.41 on the rest, 0.15-0.17 on
@@ -100,6 +100,9 @@ class SyntheticConfig:
             raise ValueError(f"hue_groups must be in [0, {self.num_classes}], got {self.hue_groups}")
         if not 0 <= self.colour_prob <= 1:
             raise ValueError(f"colour_prob must be in [0, 1], got {self.colour_prob}")
+        if self.colour_prob and self.hue_groups:
+            raise ValueError("colour_prob and hue_groups tie the hue to the class in two ways: "
+                             "set one of them, not both")
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
@@ -185,7 +188,9 @@ def render_object(
 
     The head carries the class mark; the body a class texture of +-``texture_amplitude`` grey
     levels (redundant evidence, like plumage patterns; with ``texture_needed`` a class is a
-    (mark, texture) pair and the texture is needed).
+    (mark, texture) pair and the texture is needed). The hue is random unless ``colour_prob`` > 0
+    (that share of birds: within 1/(4K) of label / K) or ``hue_groups`` > 0 (always: the band
+    [(g + 0.1) / G, (g + 0.9) / G] of group g = label * G // K).
     """
     m = min(w, h)
     img = _clutter(rng, h, w, clutter_noise)
