@@ -506,3 +506,18 @@ def test_colour_cues_put_the_bird_hue_in_its_class_band():
         SyntheticConfig(hue_groups=5)
     with pytest.raises(ValueError, match="not both"):
         SyntheticConfig(hue_groups=2, colour_prob=0.5)
+
+
+def test_sets_generated_before_the_colour_cues_stay_current():
+    """With both cues off, the stamp is the one written before they existed (sha256 of the
+    config.json of ddd110b's code, seeds 0 and 3), so a set on disk is not generated again; a cue
+    on changes it."""
+    from fcam_nb.data.synthetic import _stamp
+
+    def digest(cfg):
+        return hashlib.sha256(_stamp(cfg).encode()).hexdigest()[:16]
+
+    assert digest(SyntheticConfig(seed=0)) == "c4a4c5d6e371d602"
+    assert digest(SyntheticConfig(seed=3)) == "33eb75ec12001eb1"
+    assert digest(SyntheticConfig(seed=0, colour_prob=0.5)) != digest(SyntheticConfig(seed=0))
+    assert digest(SyntheticConfig(seed=0, hue_groups=2)) != digest(SyntheticConfig(seed=0))

@@ -377,8 +377,14 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
     return root
 
 
+# Settings added after a set's layout, with the value that draws exactly what the code drew
+# before them: left out of the stamp at that value, so the sets already on disk stay current.
+_ADDED_NEUTRAL = {"colour_prob": 0.0, "hue_groups": 0}
+
+
 def _stamp(cfg: SyntheticConfig) -> str:
-    return json.dumps({**asdict(cfg), "layout": LAYOUT}, sort_keys=True)
+    settings = {k: v for k, v in asdict(cfg).items() if _ADDED_NEUTRAL.get(k, object()) != v}
+    return json.dumps({**settings, "layout": LAYOUT}, sort_keys=True)
 
 
 def is_generated(root: str | os.PathLike, cfg: SyntheticConfig) -> bool:
