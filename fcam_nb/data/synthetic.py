@@ -5,9 +5,10 @@ colour-based CRF can spread from head to body), on a cluttered, desaturated, noi
 The class is given by a bold mark drawn in the head (bar, cross, ring, ...): the discriminative
 part. The body carries a class-specific stripe texture too (+-16 grey levels, 7 periods per image
 side), redundant with the mark, as plumage is for bird species: weak evidence the classifier
-uses a little, so the body's CAM stays above the background's and the "lowest n% of the CAM"
-background seeds do not land on it. The bird's hue is random by default. The object to localize is the
-whole bird; the head's mask is written under ``parts/`` so where a map falls can be measured.
+uses a little, so the body's mean CAM stays above that of the background away from the head
+(not above the halo the low-resolution CAM leaves around the head: docs/synthetic.md). The
+bird's hue is random by default. The object to localize is the whole bird; the head's mask is
+written under ``parts/`` so where a map falls can be measured.
 Measured (validation, seeds 0 / 2): the CAM's Otsu region covers 96-98% of the head but 45-51%
 of the rest of the bird, mean CAM 0.86-0.87 on the head, 0.37-0.41 on the rest, 0.15-0.17 on
 the background - the CAM sits on the discriminative part. ``texture_needed=True`` makes a class
