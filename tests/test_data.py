@@ -521,3 +521,24 @@ def test_sets_generated_before_the_colour_cues_stay_current():
     assert digest(SyntheticConfig(seed=3)) == "33eb75ec12001eb1"
     assert digest(SyntheticConfig(seed=0, colour_prob=0.5)) != digest(SyntheticConfig(seed=0))
     assert digest(SyntheticConfig(seed=0, hue_groups=2)) != digest(SyntheticConfig(seed=0))
+    assert digest(SyntheticConfig(seed=0, mark_site="body")) != digest(SyntheticConfig(seed=0))
+
+
+def test_mark_on_the_body_moves_the_part_and_only_the_mark():
+    """``mark_site="body"``: the part mask is a disc at the body's centre, inside the bird and
+    away from the head; the bird (its mask) and the clutter are drawn as with the mark on the
+    head, and the image differs only where the two marks are drawn."""
+    from fcam_nb.data.synthetic import render_object
+
+    for s in range(8):
+        for label in range(4):
+            on_head = render_object(np.random.default_rng(s), label, 96, 80)
+            on_body = render_object(np.random.default_rng(s), label, 96, 80, mark_site="body")
+            (img_h, mask_h, head), (img_b, mask_b, part) = on_head, on_body
+            assert np.array_equal(mask_h, mask_b)
+            assert part.any() and not (part & ~mask_b).any()  # on the bird
+            assert not (part & head).any()  # the head is left plain
+            changed = (img_h != img_b).any(axis=2)
+            assert changed.any() and not (changed & ~(mask_b > 0)).any()  # only on the bird
+    with pytest.raises(ValueError, match="mark_site"):
+        SyntheticConfig(mark_site="tail")

@@ -55,6 +55,7 @@ import torch
 from fcam_nb.checkpoint import umask
 
 LAYOUT = 2  # files written per image (2: with the head masks under parts/); older data is redone
+MARK_SITES = ("head", "body")  # the mark on the head (at one end of the bird) or the body's centre
 MARKS = ("hbar", "vbar", "cross", "ring", "dots_h", "dots_v", "square", "triangle")
 
 
@@ -78,6 +79,7 @@ class SyntheticConfig:
     head_scale: float = 1.0  # head radius relative to the default (0.14-0.17 of the bird's scale)
     colour_prob: float = 0.0  # share of birds whose hue lies in their class's band (else random)
     hue_groups: int = 0  # >0: the classes fall in this many groups, each with its own hue band
+    mark_site: str = "head"  # where the class mark (the discriminative part) sits: "head" or "body"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -101,6 +103,8 @@ class SyntheticConfig:
             raise ValueError(f"hue_groups must be in [0, {self.num_classes}], got {self.hue_groups}")
         if not 0 <= self.colour_prob <= 1:
             raise ValueError(f"colour_prob must be in [0, 1], got {self.colour_prob}")
+        if self.mark_site not in MARK_SITES:
+            raise ValueError(f"mark_site must be one of {MARK_SITES}, got {self.mark_site!r}")
         if self.colour_prob and self.hue_groups:
             raise ValueError("colour_prob and hue_groups tie the hue to the class in two ways: "
                              "set one of them, not both")
@@ -183,13 +187,16 @@ def render_object(
     head_scale: float = 1.0,
     colour_prob: float = 0.0,
     hue_groups: int = 0,
+    mark_site: str = "head",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw the bird of class ``label`` on clutter in a w x h image -> (RGB image, object mask,
-    head mask), masks uint8 255 / 0.
+    part mask), masks uint8 255 / 0.
 
-    The head carries the class mark; the body a class texture of +-``texture_amplitude`` grey
-    levels (redundant evidence, like plumage patterns; with ``texture_needed`` a class is a
-    (mark, texture) pair and the texture is needed). The hue is random unless ``colour_prob`` > 0
+    The class mark sits on the head (``mark_site="head"``) or on the body's centre (``"body"``);
+    the part mask is the mark's disc (the head, or a head-sized disc on the body). The body
+    wears a class texture of +-``texture_amplitude`` grey levels (redundant evidence, like
+    plumage patterns; with ``texture_needed`` a class is a (mark, texture) pair and the texture
+    is needed). The hue is random unless ``colour_prob`` > 0
     (that share of birds: within 1/(4K) of label / K) or ``hue_groups`` > 0 (always: the band
     [(g + 0.1) / G, (g + 0.9) / G] of group g = label * G // K).
     """
@@ -222,8 +229,10 @@ def render_object(
     head = (int(round(hx)), int(round(hy)))
     cv2.ellipse(mask, body, axes, float(np.degrees(angle)), 0, 360, 255, -1)
     cv2.circle(mask, head, int(round(r)), 255, -1)
+    site = head if mark_site == "head" else body  # the mark's centre
     part = np.zeros((h, w), np.uint8)
-    cv2.circle(part, head, int(round(r)), 255, -1)
+    cv2.circle(part, site, int(round(r)), 255, -1)
+    part &= mask  # the mark's disc, on the bird (a body disc wider than the body is cut)
     obj = mask > 0
     texture = rng.normal(0, 4, size=(h, w, 3)).astype(np.float32)
     period = max(4, round(m / texture_frequency))
@@ -234,7 +243,7 @@ def render_object(
     img[obj] = color + texture[obj]
     mark_color = tuple(float(c) for c in (color * 0.12))
     if rng.random() < mark_prob:  # else the head is seen from an angle that hides the mark
-        _draw_mark(img, MARKS[mark], head, int(round(r)), mark_color)
+        _draw_mark(img, MARKS[mark], site, int(round(r)), mark_color)
     return np.clip(img, 0, 255).astype(np.uint8), mask, part
 
 
@@ -269,7 +278,7 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
                                           cfg.clutter_noise, cfg.mark_prob, cfg.texture_frequency,
                                           cfg.object_scale, cfg.texture_needed,
                                           cfg.texture_groups, cfg.num_classes, cfg.head_scale,
-                                          cfg.colour_prob, cfg.hue_groups)
+                                          cfg.colour_prob, cfg.hue_groups, cfg.mark_site)
         rel = f"{split}/{label}/{i:05d}.png"
         mask_rel = f"{split}/{label}/{i:05d}.png"
         ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"
@@ -380,7 +389,7 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
 
 # Settings added after a set's layout, with the value that draws exactly what the code drew
 # before them: left out of the stamp at that value, so the sets already on disk stay current.
-_ADDED_NEUTRAL = {"colour_prob": 0.0, "hue_groups": 0}
+_ADDED_NEUTRAL = {"colour_prob": 0.0, "hue_groups": 0, "mark_site": "head"}
 
 
 def _stamp(cfg: SyntheticConfig) -> str:
