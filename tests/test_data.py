@@ -542,3 +542,24 @@ def test_mark_on_the_body_moves_the_part_and_only_the_mark():
             assert changed.any() and not (changed & ~(mask_b > 0)).any()  # only on the bird
     with pytest.raises(ValueError, match="mark_site"):
         SyntheticConfig(mark_site="tail")
+
+
+def test_mark_offset_moves_the_mark_along_the_body():
+    """``mark_offset`` < 0 moves the body's mark toward the tail: the part's centroid ends
+    farther from the head than at the centre, > 0 nearer; out of range or without the body site
+    it is refused."""
+    from fcam_nb.data.synthetic import render_object
+
+    def head_distance(s, offset):
+        _, _, head = render_object(np.random.default_rng(s), 0, 96, 96)
+        _, _, part = render_object(np.random.default_rng(s), 0, 96, 96, mark_site="body",
+                                   mark_offset=offset)
+        centroid = [np.argwhere(m > 0).mean(axis=0) for m in (head, part)]
+        return float(np.linalg.norm(centroid[0] - centroid[1]))
+
+    for s in range(6):
+        assert head_distance(s, -0.3) > head_distance(s, 0.0) > head_distance(s, 0.3)
+    with pytest.raises(ValueError, match="mark_offset"):
+        SyntheticConfig(mark_site="body", mark_offset=0.8)
+    with pytest.raises(ValueError, match="mark_site='body'"):
+        SyntheticConfig(mark_offset=-0.15)

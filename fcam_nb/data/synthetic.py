@@ -17,8 +17,9 @@ the CAM covered 81% of the rest of the bird, and the classifier was not learned 
 ``texture_groups`` makes classes share body textures (2: classes 0-1 and 2-3 wear the same
 stripes), ``mark_prob`` < 1 hides the mark on some birds, ``head_scale`` scales the head, and
 ``colour_prob`` / ``hue_groups`` tie the bird's hue to its class (a band per class for that share
-of birds / a band per group of classes): the variants screened for a set whose lesson holds on
-every seed (``docs/synthetic.md``).
+of birds / a band per group of classes), ``mark_site="body"`` puts the mark (and the part mask)
+on the body's axis, ``mark_offset`` semi-axes from its centre: the variants screened for a set
+whose lesson holds on every seed (``docs/synthetic.md``).
 
 The bird spans about 2/3 of the image's short side (``object_scale`` 0.7; ~12% of the pixels): at
 this size a 16x16 CAM (4 px cells) has about 10 cells along the bird - the order of CUB's 28x28
@@ -80,6 +81,7 @@ class SyntheticConfig:
     colour_prob: float = 0.0  # share of birds whose hue lies in their class's band (else random)
     hue_groups: int = 0  # >0: the classes fall in this many groups, each with its own hue band
     mark_site: str = "head"  # where the class mark (the discriminative part) sits: "head" or "body"
+    mark_offset: float = 0.0  # body site: shift along the body axis (+ toward the head), in units of a
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -105,6 +107,11 @@ class SyntheticConfig:
             raise ValueError(f"colour_prob must be in [0, 1], got {self.colour_prob}")
         if self.mark_site not in MARK_SITES:
             raise ValueError(f"mark_site must be one of {MARK_SITES}, got {self.mark_site!r}")
+        if not -0.5 <= self.mark_offset <= 0.5:
+            raise ValueError(f"mark_offset must be in [-0.5, 0.5] (body semi-axes), got "
+                             f"{self.mark_offset}")
+        if self.mark_offset and self.mark_site != "body":
+            raise ValueError("mark_offset moves the mark along the body: it needs mark_site='body'")
         if self.colour_prob and self.hue_groups:
             raise ValueError("colour_prob and hue_groups tie the hue to the class in two ways: "
                              "set one of them, not both")
@@ -188,11 +195,13 @@ def render_object(
     colour_prob: float = 0.0,
     hue_groups: int = 0,
     mark_site: str = "head",
+    mark_offset: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw the bird of class ``label`` on clutter in a w x h image -> (RGB image, object mask,
     part mask), masks uint8 255 / 0.
 
-    The class mark sits on the head (``mark_site="head"``) or on the body's centre (``"body"``);
+    The class mark sits on the head (``mark_site="head"``) or on the body's axis (``"body"``:
+    ``mark_offset`` semi-axes a from the body's centre, + toward the head), clipped to the bird;
     the part mask is the mark's disc (the head, or a head-sized disc on the body). The body
     wears a class texture of +-``texture_amplitude`` grey levels (redundant evidence, like
     plumage patterns; with ``texture_needed`` a class is a (mark, texture) pair and the texture
@@ -229,7 +238,9 @@ def render_object(
     head = (int(round(hx)), int(round(hy)))
     cv2.ellipse(mask, body, axes, float(np.degrees(angle)), 0, 360, 255, -1)
     cv2.circle(mask, head, int(round(r)), 255, -1)
-    site = head if mark_site == "head" else body  # the mark's centre
+    site = head  # the mark's centre
+    if mark_site == "body":  # on the body's axis, mark_offset * a from its centre toward the head
+        site = (int(round(bx + ux * mark_offset * a)), int(round(by + uy * mark_offset * a)))
     part = np.zeros((h, w), np.uint8)
     cv2.circle(part, site, int(round(r)), 255, -1)
     part &= mask  # the mark's disc, on the bird (a body disc wider than the body is cut)
@@ -243,7 +254,9 @@ def render_object(
     img[obj] = color + texture[obj]
     mark_color = tuple(float(c) for c in (color * 0.12))
     if rng.random() < mark_prob:  # else the head is seen from an angle that hides the mark
-        _draw_mark(img, MARKS[mark], site, int(round(r)), mark_color)
+        drawn = img.copy()
+        _draw_mark(drawn, MARKS[mark], site, int(round(r)), mark_color)
+        img[obj] = drawn[obj]  # the mark stays on the bird (it always fits in the head)
     return np.clip(img, 0, 255).astype(np.uint8), mask, part
 
 
@@ -278,7 +291,8 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
                                           cfg.clutter_noise, cfg.mark_prob, cfg.texture_frequency,
                                           cfg.object_scale, cfg.texture_needed,
                                           cfg.texture_groups, cfg.num_classes, cfg.head_scale,
-                                          cfg.colour_prob, cfg.hue_groups, cfg.mark_site)
+                                          cfg.colour_prob, cfg.hue_groups, cfg.mark_site,
+                                          cfg.mark_offset)
         rel = f"{split}/{label}/{i:05d}.png"
         mask_rel = f"{split}/{label}/{i:05d}.png"
         ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"
@@ -389,7 +403,8 @@ def generate(root: str | os.PathLike, cfg: SyntheticConfig | None = None) -> Pat
 
 # Settings added after a set's layout, with the value that draws exactly what the code drew
 # before them: left out of the stamp at that value, so the sets already on disk stay current.
-_ADDED_NEUTRAL = {"colour_prob": 0.0, "hue_groups": 0, "mark_site": "head"}
+_ADDED_NEUTRAL = {"colour_prob": 0.0, "hue_groups": 0, "mark_site": "head",
+                  "mark_offset": 0.0}
 
 
 def _stamp(cfg: SyntheticConfig) -> str:
