@@ -527,7 +527,8 @@ def test_sets_generated_before_the_colour_cues_stay_current():
 def test_mark_on_the_body_moves_the_part_and_only_the_mark():
     """``mark_site="body"``: the part mask is a disc at the body's centre, inside the bird and
     away from the head; the bird (its mask) and the clutter are drawn as with the mark on the
-    head, and the image differs only where the two marks are drawn."""
+    head, and the image differs only where the two marks are drawn (on the bird, or where a
+    head mark's strokes pass the head's rim)."""
     from fcam_nb.data.synthetic import render_object
 
     for s in range(8):
@@ -539,9 +540,23 @@ def test_mark_on_the_body_moves_the_part_and_only_the_mark():
             assert part.any() and not (part & ~mask_b).any()  # on the bird
             assert not (part & head).any()  # the head is left plain
             changed = (img_h != img_b).any(axis=2)
-            assert changed.any() and not (changed & ~(mask_b > 0)).any()  # only on the bird
+            rim = cv2.dilate(head, np.ones((5, 5), np.uint8)) > 0  # a head mark's strokes
+            assert changed.any() and not (changed & ~(mask_b > 0) & ~rim).any()
     with pytest.raises(ValueError, match="mark_site"):
         SyntheticConfig(mark_site="tail")
+
+
+def test_default_birds_are_drawn_as_before_the_mark_site():
+    """The default (head) site draws every bird byte for byte as before the option existed (the
+    head's marks can pass the head's rim: they are not clipped there): digest of 40 birds of
+    every mark, computed with a516eb3's generator."""
+    from fcam_nb.data.synthetic import render_object
+
+    h = hashlib.sha256()
+    for s in range(40):
+        for array in render_object(np.random.default_rng(s), s % 4, 64 + s, 128 - s):
+            h.update(array.tobytes())
+    assert h.hexdigest()[:16] == "c36624e6c2756fe4"
 
 
 def test_mark_offset_moves_the_mark_along_the_body():

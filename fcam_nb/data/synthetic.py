@@ -56,7 +56,7 @@ import torch
 from fcam_nb.checkpoint import umask
 
 LAYOUT = 2  # files written per image (2: with the head masks under parts/); older data is redone
-MARK_SITES = ("head", "body")  # the mark on the head (at one end of the bird) or the body's centre
+MARK_SITES = ("head", "body")  # the mark on the head (at one end of the bird) or the body's axis
 MARKS = ("hbar", "vbar", "cross", "ring", "dots_h", "dots_v", "square", "triangle")
 
 
@@ -201,7 +201,7 @@ def render_object(
     part mask), masks uint8 255 / 0.
 
     The class mark sits on the head (``mark_site="head"``) or on the body's axis (``"body"``:
-    ``mark_offset`` semi-axes a from the body's centre, + toward the head), clipped to the bird;
+    ``mark_offset`` semi-axes a from the body's centre, + toward the head; clipped to the bird);
     the part mask is the mark's disc (the head, or a head-sized disc on the body). The body
     wears a class texture of +-``texture_amplitude`` grey levels (redundant evidence, like
     plumage patterns; with ``texture_needed`` a class is a (mark, texture) pair and the texture
@@ -254,9 +254,12 @@ def render_object(
     img[obj] = color + texture[obj]
     mark_color = tuple(float(c) for c in (color * 0.12))
     if rng.random() < mark_prob:  # else the head is seen from an angle that hides the mark
-        drawn = img.copy()
-        _draw_mark(drawn, MARKS[mark], site, int(round(r)), mark_color)
-        img[obj] = drawn[obj]  # the mark stays on the bird (it always fits in the head)
+        if mark_site == "head":  # drawn as it always was (its strokes can pass the head's rim)
+            _draw_mark(img, MARKS[mark], site, int(round(r)), mark_color)
+        else:  # on the body the mark is clipped to the bird
+            drawn = img.copy()
+            _draw_mark(drawn, MARKS[mark], site, int(round(r)), mark_color)
+            img[obj] = drawn[obj]
     return np.clip(img, 0, 255).astype(np.uint8), mask, part
 
 
