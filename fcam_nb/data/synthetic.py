@@ -55,7 +55,7 @@ import torch
 
 from fcam_nb.checkpoint import umask
 
-LAYOUT = 2  # files written per image (2: with the head masks under parts/); older data is redone
+LAYOUT = 2  # files written per image (2: with the part masks under parts/); older data is redone
 MARK_SITES = ("head", "body")  # the mark on the head (at one end of the bird) or the body's axis
 MARKS = ("hbar", "vbar", "cross", "ring", "dots_h", "dots_v", "square", "triangle")
 
@@ -439,8 +439,9 @@ def split_paths(root: str | os.PathLike, split: str) -> dict[str, Path]:
 
 
 def part_masks(root: str | os.PathLike, split: str, size: int) -> torch.Tensor:
-    """The head masks of a generated split, in the order of its metadata, nearest-resized to
-    ``size`` x ``size`` like the GT masks -> bool (N, size, size)."""
+    """The part masks (the head, or the body's mark disc) of a generated split, in the order of
+    its metadata, nearest-resized to ``size`` x ``size`` like the GT masks -> bool (N, size,
+    size)."""
     from fcam_nb.data.wsol import load_mask_image, read_metadata
 
     root = Path(root)
