@@ -102,7 +102,10 @@ def test_the_mark_gives_the_class_and_the_texture_is_redundant_unless_needed():
     assert (a[body] == c[body]).all() and (a[head] != c[head]).any()  # a (mark, texture) pair
     with pytest.raises(ValueError, match="texture_needed=False"):
         SyntheticConfig(num_classes=9)
-    assert SyntheticConfig(num_classes=9, texture_needed=True).num_classes == 9
+    assert SyntheticConfig(num_classes=9, texture_needed=True,
+                           texture_amplitude=16.0).num_classes == 9
+    with pytest.raises(ValueError, match="texture_amplitude > 0"):
+        SyntheticConfig(texture_needed=True)  # the default body is plain: no texture to need
 
 
 def test_round_trip_through_loader(synth):
@@ -509,19 +512,36 @@ def test_colour_cues_put_the_bird_hue_in_its_class_band():
 
 
 def test_sets_generated_before_the_colour_cues_stay_current():
-    """With both cues off, the stamp is the one written before they existed (sha256 of the
-    config.json of ddd110b's code, seeds 0 and 3), so a set on disk is not generated again; a cue
-    on changes it."""
+    """The earlier default set (the mark on the head, a textured body) with both cues off keeps
+    the stamp written before they existed (sha256 of the config.json of ddd110b's code, seeds 0
+    and 3), so a set on disk is not generated again; a cue on, or the mark on the body, changes
+    it."""
     from fcam_nb.data.synthetic import _stamp
 
     def digest(cfg):
         return hashlib.sha256(_stamp(cfg).encode()).hexdigest()[:16]
 
-    assert digest(SyntheticConfig(seed=0)) == "c4a4c5d6e371d602"
-    assert digest(SyntheticConfig(seed=3)) == "33eb75ec12001eb1"
-    assert digest(SyntheticConfig(seed=0, colour_prob=0.5)) != digest(SyntheticConfig(seed=0))
-    assert digest(SyntheticConfig(seed=0, hue_groups=2)) != digest(SyntheticConfig(seed=0))
-    assert digest(SyntheticConfig(seed=0, mark_site="body")) != digest(SyntheticConfig(seed=0))
+    def head_set(**kw):
+        return SyntheticConfig(mark_site="head", texture_amplitude=16.0, **kw)
+
+    assert digest(head_set(seed=0)) == "c4a4c5d6e371d602"
+    assert digest(head_set(seed=3)) == "33eb75ec12001eb1"
+    assert digest(head_set(seed=0, colour_prob=0.5)) != digest(head_set(seed=0))
+    assert digest(head_set(seed=0, hue_groups=2)) != digest(head_set(seed=0))
+    assert digest(SyntheticConfig(seed=0, texture_amplitude=16.0)) != digest(head_set(seed=0))
+    assert digest(SyntheticConfig(seed=0)) != digest(SyntheticConfig(seed=0, texture_amplitude=16.0))
+
+
+def test_default_set_puts_a_plain_bodys_mark_toward_the_tail():
+    """The default set: the mark on the body, ``BODY_MARK_OFFSET`` (0.15 a toward the tail), a
+    plain body; the head site keeps offset 0, an explicit offset is kept."""
+    from fcam_nb.data.synthetic import BODY_MARK_OFFSET
+
+    cfg = SyntheticConfig()
+    assert (cfg.mark_site, cfg.mark_offset, cfg.texture_amplitude) == ("body", -0.15, 0.0)
+    assert BODY_MARK_OFFSET == -0.15
+    assert SyntheticConfig(mark_site="head").mark_offset == 0.0
+    assert SyntheticConfig(mark_offset=0.2).mark_offset == 0.2
 
 
 def test_mark_on_the_body_moves_the_part_and_only_the_mark():
@@ -577,4 +597,4 @@ def test_mark_offset_moves_the_mark_along_the_body():
     with pytest.raises(ValueError, match="mark_offset"):
         SyntheticConfig(mark_site="body", mark_offset=0.8)
     with pytest.raises(ValueError, match="mark_site='body'"):
-        SyntheticConfig(mark_offset=-0.15)
+        SyntheticConfig(mark_site="head", mark_offset=-0.15)
