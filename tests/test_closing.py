@@ -9,7 +9,7 @@ def _coverage(head, rest, cam_obj, cam_on, fcam_obj, fcam_on):
             "F-CAM": {"object_covered": fcam_obj, "region_on_object": fcam_on}}
 
 
-def test_closing_01_reads_the_head_and_fcam_against_the_cam():
+def test_closing_01_reads_the_mark_and_fcam_against_the_cam():
     good = closing.closing_01(98.5, 0.35, 80, 55, _coverage(97, 50, 60, 55, 85, 90), (16, 16),
                               (64, 64), True, True)
     assert "16x16 map upsampled to 64x64: at its best threshold" in good
@@ -18,14 +18,14 @@ def test_closing_01_reads_the_head_and_fcam_against_the_cam():
     assert "the paper's claim" in good and "opposite" not in good
     bad = closing.closing_01(98.5, 0.35, 80, 90, _coverage(60, 70, 60, 55, 50, 40), (16, 16),
                              (64, 64), True, False)
-    assert "overshoot" not in bad and "does not favour the head" in bad
+    assert "overshoot" not in bad and "does not favour the mark" in bad
     assert "at the threshold (τ = 0.35)" in bad  # a fixed τ is not called the best
     assert "the opposite of the paper's claim" in bad
     weak = closing.closing_01(90, 0.5, 80, 60, _coverage(80, 70, 60, 55, 70, 50), (8, 8), (64, 64),
                                True, True)
     assert "by less than 20 points" in weak and "but with more background" in weak
-    no_parts = _coverage(0, 0, 60, 55, 70, 60)  # the coverage without part masks: no head
-    assert "head" not in closing.closing_01(90, 0.5, 80, 60, no_parts, (8, 8), (64, 64), False,
+    no_parts = _coverage(0, 0, 60, 55, 70, 60)  # the coverage without part masks: no mark
+    assert "mark" not in closing.closing_01(90, 0.5, 80, 60, no_parts, (8, 8), (64, 64), False,
                                             True)
 
 

@@ -27,7 +27,7 @@ def closing_01(cls_acc: float, tau: float, object_covered: float, region_on_obje
     filled GT box on box-only sets); ``tau_is_best``: ``tau`` is the CAM's MaxBoxAcc threshold
     (else a fixed one, on mask-only sets); ``coverage``: the Otsu regions'
     ``part_and_body_coverage`` on validation for "CAM" and "F-CAM"; ``has_parts``: the set has
-    part masks (the head), so ``part_covered`` / ``rest_covered`` mean something."""
+    part masks (the class mark), so ``part_covered`` / ``rest_covered`` mean something."""
     cam, fcam = coverage["CAM"], coverage["F-CAM"]
     h, w = cam_cells
     text = [f"The classifier labels {cls_acc:.1f}% of the test images correctly. Its CAM is a "
@@ -41,12 +41,12 @@ def closing_01(cls_acc: float, tau: float, object_covered: float, region_on_obje
         if head >= rest + 20:
             reading = "it sits on the discriminative part, as the paper describes CAMs"
         elif head > rest:
-            reading = ("it leans towards the head, by less than 20 points: the part/body contrast "
+            reading = ("it leans towards the mark, by less than 20 points: the part/body contrast "
                        "is weak in this run")
         else:
-            reading = ("it does not favour the head in this run, so the paper's picture of a CAM "
+            reading = ("it does not favour the mark in this run, so the paper's picture of a CAM "
                        "confined to the discriminative part is not what this seed shows")
-        text.append(f"On the validation birds the CAM's Otsu region covers {head:.0f}% of the head "
+        text.append(f"On the validation birds the CAM's Otsu region covers {head:.0f}% of the class mark "
                     f"and {rest:.0f}% of the rest of the bird: {reading}.")
     more = fcam["object_covered"] > cam["object_covered"]
     cleaner = fcam["region_on_object"] > cam["region_on_object"]

@@ -272,7 +272,7 @@ def score_fcam(profile: Profile, model: FCAM, **kw) -> dict:
 
 
 def part_masks(profile: Profile, name: str = "val") -> torch.Tensor | None:
-    """The discriminative part (the synthetic bird's head) of each image of a split, bool
+    """The discriminative part (the synthetic bird's class mark) of each image of a split, bool
     (N, S, S) at the evaluation size; None on CUB / OpenImages (no part annotations)."""
     if profile.name != "ci":
         return None
