@@ -106,6 +106,8 @@ def test_the_mark_gives_the_class_and_the_texture_is_redundant_unless_needed():
                            texture_amplitude=16.0).num_classes == 9
     with pytest.raises(ValueError, match="texture_amplitude > 0"):
         SyntheticConfig(texture_needed=True)  # the default body is plain: no texture to need
+    with pytest.raises(ValueError, match="texture_amplitude > 0"):
+        SyntheticConfig(texture_groups=2)
 
 
 def test_round_trip_through_loader(synth):

@@ -119,9 +119,9 @@ class SyntheticConfig:
                              f"{self.mark_offset}")
         if self.mark_offset and self.mark_site != "body":
             raise ValueError("mark_offset moves the mark along the body: it needs mark_site='body'")
-        if self.texture_needed and self.texture_amplitude <= 0:
-            raise ValueError("texture_needed makes the body's texture part of the class: it needs "
-                             f"texture_amplitude > 0 (16.0, say), got {self.texture_amplitude}")
+        if (self.texture_needed or self.texture_groups) and self.texture_amplitude <= 0:
+            raise ValueError("texture_needed / texture_groups set the body's class texture: they "
+                             f"need texture_amplitude > 0 (16.0, say), got {self.texture_amplitude}")
         if self.colour_prob and self.hue_groups:
             raise ValueError("colour_prob and hue_groups tie the hue to the class in two ways: "
                              "set one of them, not both")
