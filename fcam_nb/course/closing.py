@@ -37,17 +37,17 @@ def closing_01(cls_acc: float, tau: float, object_covered: float, region_on_obje
             f"{100 - region_on_object:.0f}% of the region is background"
             + (" (the low-resolution overshoot)." if region_on_object < 75 else ".")]
     if has_parts:
-        head, rest = cam["part_covered"], cam["rest_covered"]
-        if head >= rest + 20:
+        part, rest = cam["part_covered"], cam["rest_covered"]
+        if part >= rest + 20:
             reading = "it sits on the discriminative part, as the paper describes CAMs"
-        elif head > rest:
+        elif part > rest:
             reading = ("it leans towards the mark, by less than 20 points: the part/body contrast "
                        "is weak in this run")
         else:
             reading = ("it does not favour the mark in this run, so the paper's picture of a CAM "
                        "confined to the discriminative part is not what this seed shows")
-        text.append(f"On the validation birds the CAM's Otsu region covers {head:.0f}% of the class mark "
-                    f"and {rest:.0f}% of the rest of the bird: {reading}.")
+        text.append(f"On the validation birds the CAM's Otsu region covers {part:.0f}% of the class "
+                    f"mark and {rest:.0f}% of the rest of the bird: {reading}.")
     more = fcam["object_covered"] > cam["object_covered"]
     cleaner = fcam["region_on_object"] > cam["region_on_object"]
     text.append(f"On validation, F-CAM's Otsu region covers {fcam['object_covered']:.0f}% of the "
