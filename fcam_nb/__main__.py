@@ -100,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stage1-epochs", type=_positive,
                    help="stage-1 epochs (default: 16 synthetic, schedule's for CUB/OpenImages)")
     p.add_argument("--stage2-epochs", type=_positive,
-                   help="stage-2 epochs (default: 5 synthetic, schedule's for CUB/OpenImages)")
+                   help="stage-2 epochs (default: 7 synthetic, schedule's for CUB/OpenImages)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if args.dataset == "synthetic" and args.backbone is not None:
