@@ -191,12 +191,16 @@ def main_job_block(result: dict) -> str:
     printed = results_table({"center_prior": scores["center_prior"], "baseline": scores["cam"],
                              "fcam": scores["cam+fcam"]})
     lines = ["```", printed, "```"]
-    boxes = sorted(r["scores"]["cam+fcam"]["max_box_acc"] for r in rows)
-    rank = boxes.index(main["scores"]["cam+fcam"]["max_box_acc"]) + 1
+    boxes = [r["scores"]["cam+fcam"]["max_box_acc"] for r in rows]
+    mine = main["scores"]["cam+fcam"]["max_box_acc"]
+    rank = sum(b < mine for b in boxes) + 1
+    ties = sum(b == mine for b in boxes) - 1
+    where = f"{rank} of {len(rows)} seeds there (lowest first" + (
+        f"; tied with {ties} other seed{'s' if ties > 1 else ''})" if ties else ")")
     lines += ["", f"printed by seed 0 on 2 CPU threads ({result['date']}, {result['machine']}; "
               f"`benchmarks/results_synthetic.py` runs the same job): F-CAM's MaxBoxAcc ranks "
-              f"{rank} of {len(rows)} seeds there (lowest first); other machines and thread "
-              f"counts give other numbers, see [docs/results.md](docs/results.md)."]
+              f"{where}; other machines and thread counts give other numbers, see "
+              f"[docs/results.md](docs/results.md)."]
     return "\n".join(lines) + "\n"
 
 

@@ -278,7 +278,7 @@ def object_regions(dataset: WSOLDataset) -> torch.Tensor:
 def part_and_body_coverage(maps: torch.Tensor, objects: torch.Tensor, parts: torch.Tensor
                            ) -> dict[str, float]:
     """Where a map's Otsu foreground falls on an object made of a discriminative part and the
-    rest (the synthetic bird: head and body).
+    rest (the synthetic bird: the class mark's disc and the rest of the bird).
 
     Args:
         maps: (N, H, W) in [0, 1]; objects, parts: bool (N, H, W), each part inside its object.

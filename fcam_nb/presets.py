@@ -29,8 +29,9 @@ def synthetic_run(
     ``docs/synthetic.md`` and ``docs/results.md``.
 
     Stage 1 keeps a classifier per CAM method of ``select_methods`` (default: the six
-    baselines), each selected by its own validation PxAP (the set has masks, and PxAP ranks the
-    epochs of a CAM confined to a part, where box scores vary little; docs/synthetic.md).
+    baselines), each selected by its own validation PxAP (the set has masks; on the earlier
+    head-mark set box scores could not rank the epochs of a CAM confined to the head, PxAP did:
+    docs/synthetic.md).
 
     Example:
         >>> cfg = synthetic_run("data/synthetic", "runs/demo", variant=Variant("layercam"))
@@ -68,7 +69,7 @@ def synthetic_run(
 
 # Our exact dense-CRF product W S is stronger than the official permutohedral-lattice one at the
 # same lambda: S^T (A S)_lattice / S^T (W S)_exact = 0.59 on natural images at 224 px (0.56-0.61
-# over four photographs; 0.55-0.61 at 112 px; 0.63-0.65 on the synthetic images), measured by
+# over four photographs; 0.55-0.61 at 112 px; 0.63-0.65 on the earlier, textured synthetic images), measured by
 # benchmarks/crf_calibration.py against a transcription of the lattice the official loss calls.
 # The paper schedules use lambda = 2e-9 x this ratio, so the term weighs what the paper's did.
 CRF_LATTICE_RATIO = 0.59

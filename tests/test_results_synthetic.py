@@ -34,3 +34,21 @@ def test_the_results_line_reads_the_spread():
     one_failed = line(_result(90.0, 97.5, failed=1))
     assert "checks failed: fcam_box_gain on 1 of 2 runs" in one_failed
     assert "every run passes" not in one_failed
+
+
+def test_the_main_job_block_names_ties():
+    module = _module()
+
+    def row(seed, fcam):
+        scores = {k: 50.0 for k in module.KEYS}
+        return {"device": "cpu", "threads": 2, "seed": seed,
+                "scores": {"center_prior": scores, "cam": scores,
+                           "cam+fcam": dict(scores, max_box_acc=fcam)}}
+
+    rows = [row(s, b) for s, b in enumerate((100.0, 69.0, 100.0, 99.0, 100.0))]
+    block = module.main_job_block({"rows": rows, "date": "d", "machine": "m"})
+    assert "ranks 3 of 5 seeds there (lowest first; tied with 2 other seeds)" in block
+    rows[2]["scores"]["cam+fcam"]["max_box_acc"] = 98.0
+    rows[4]["scores"]["cam+fcam"]["max_box_acc"] = 97.0
+    assert "ranks 5 of 5 seeds there (lowest first);" in module.main_job_block(
+        {"rows": rows, "date": "d", "machine": "m"})
