@@ -69,8 +69,9 @@ def synthetic_run(
 
 # Our exact dense-CRF product W S is stronger than the official permutohedral-lattice one at the
 # same lambda: S^T (A S)_lattice / S^T (W S)_exact = 0.59 on natural images at 224 px (0.56-0.61
-# over four photographs; 0.55-0.61 at 112 px; 0.63-0.65 on the earlier, textured synthetic images), measured by
-# benchmarks/crf_calibration.py against a transcription of the lattice the official loss calls.
+# over four photographs; 0.55-0.61 at 112 px; 0.63-0.65 on the earlier, textured synthetic
+# images), measured by benchmarks/crf_calibration.py against a transcription of the lattice the
+# official loss calls.
 # The paper schedules use lambda = 2e-9 x this ratio, so the term weighs what the paper's did.
 CRF_LATTICE_RATIO = 0.59
 PAPER_CRF_WEIGHT = 2e-9  # the paper's lambda (Sec. 3.1), for the lattice product
