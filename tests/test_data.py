@@ -1,5 +1,6 @@
 """Synthetic generator and wsol-format loader: determinism, geometry, round trip, error paths."""
 
+import dataclasses
 import hashlib
 import shutil
 from pathlib import Path
@@ -537,13 +538,21 @@ def test_sets_generated_before_the_colour_cues_stay_current():
 def test_default_set_puts_a_plain_bodys_mark_toward_the_tail():
     """The default set: the mark on the body, ``BODY_MARK_OFFSET`` (0.15 a toward the tail), a
     plain body; the head site keeps offset 0, an explicit offset is kept."""
-    from fcam_nb.data.synthetic import BODY_MARK_OFFSET
+    from fcam_nb.data.synthetic import BODY_MARK_OFFSET, _stamp
 
     cfg = SyntheticConfig()
-    assert (cfg.mark_site, cfg.mark_offset, cfg.texture_amplitude) == ("body", -0.15, 0.0)
+    assert (cfg.mark_site, cfg.body_offset, cfg.texture_amplitude) == ("body", -0.15, 0.0)
     assert BODY_MARK_OFFSET == -0.15
-    assert SyntheticConfig(mark_site="head").mark_offset == 0.0
-    assert SyntheticConfig(mark_offset=0.2).mark_offset == 0.2
+    assert SyntheticConfig(mark_site="head").body_offset == 0.0
+    assert SyntheticConfig(mark_offset=0.2).body_offset == 0.2
+    # None follows the site through dataclasses.replace, and stamps as the offset it draws
+    assert dataclasses.replace(cfg, mark_site="head").body_offset == 0.0
+    assert dataclasses.replace(SyntheticConfig(mark_site="head"), mark_site="body").body_offset == -0.15
+    assert _stamp(cfg) == _stamp(SyntheticConfig(mark_offset=-0.15))
+    assert _stamp(SyntheticConfig(mark_site="head")) == _stamp(SyntheticConfig(mark_site="head",
+                                                                               mark_offset=0.0))
+    with pytest.raises(ValueError, match="texture_amplitude must be >= 0"):
+        SyntheticConfig(texture_amplitude=-1.0)
 
 
 def test_mark_on_the_body_moves_the_part_and_only_the_mark():

@@ -84,14 +84,19 @@ class SyntheticConfig:
     hue_groups: int = 0  # >0: the classes fall in this many groups, each with its own hue band
     mark_site: str = "body"  # where the class mark (the discriminative part) sits: "head" or "body"
     # shift of the mark along the body axis (+ toward the head), in body semi-axes a; None: the
-    # site's own (BODY_MARK_OFFSET on the body, 0 on the head)
+    # site's own (``body_offset``: BODY_MARK_OFFSET on the body, 0 on the head)
     mark_offset: float | None = None
     seed: int = 0
 
+    @property
+    def body_offset(self) -> float:
+        """The mark's shift along the body axis that is drawn: ``mark_offset``, or the site's own
+        when it is None (so ``dataclasses.replace(cfg, mark_site=...)`` takes the new site's)."""
+        if self.mark_offset is not None:
+            return self.mark_offset
+        return BODY_MARK_OFFSET if self.mark_site == "body" else 0.0
+
     def __post_init__(self) -> None:
-        if self.mark_offset is None:
-            default = BODY_MARK_OFFSET if self.mark_site == "body" else 0.0
-            object.__setattr__(self, "mark_offset", default)
         most = 2 * len(MARKS) if self.texture_needed else len(MARKS)
         if not 2 <= self.num_classes <= most:
             raise ValueError(f"num_classes must be in [2, {most}] (texture_needed="
@@ -114,9 +119,12 @@ class SyntheticConfig:
             raise ValueError(f"colour_prob must be in [0, 1], got {self.colour_prob}")
         if self.mark_site not in MARK_SITES:
             raise ValueError(f"mark_site must be one of {MARK_SITES}, got {self.mark_site!r}")
-        if not -0.5 <= self.mark_offset <= 0.5:
+        if not -0.5 <= self.body_offset <= 0.5:
             raise ValueError(f"mark_offset must be in [-0.5, 0.5] (body semi-axes), got "
                              f"{self.mark_offset}")
+        if self.texture_amplitude < 0:
+            raise ValueError(f"texture_amplitude must be >= 0 (grey levels), got "
+                             f"{self.texture_amplitude}")
         if self.mark_offset and self.mark_site != "body":
             raise ValueError("mark_offset moves the mark along the body: it needs mark_site='body'")
         if (self.texture_needed or self.texture_groups) and self.texture_amplitude <= 0:
@@ -305,7 +313,7 @@ def generate_split(root: Path, split: str, n: int, cfg: SyntheticConfig, seed: i
                                           cfg.object_scale, cfg.texture_needed,
                                           cfg.texture_groups, cfg.num_classes, cfg.head_scale,
                                           cfg.colour_prob, cfg.hue_groups, cfg.mark_site,
-                                          cfg.mark_offset)
+                                          cfg.body_offset)
         rel = f"{split}/{label}/{i:05d}.png"
         mask_rel = f"{split}/{label}/{i:05d}.png"
         ignore_rel = f"{split}/{label}/{i:05d}_ignore.png"
@@ -421,7 +429,8 @@ _ADDED_NEUTRAL = {"colour_prob": 0.0, "hue_groups": 0, "mark_site": "head",
 
 
 def _stamp(cfg: SyntheticConfig) -> str:
-    settings = {k: v for k, v in asdict(cfg).items() if _ADDED_NEUTRAL.get(k, object()) != v}
+    drawn = {**asdict(cfg), "mark_offset": cfg.body_offset}  # None stamps as what it draws
+    settings = {k: v for k, v in drawn.items() if _ADDED_NEUTRAL.get(k, object()) != v}
     return json.dumps({**settings, "layout": LAYOUT}, sort_keys=True)
 
 
