@@ -6,10 +6,10 @@ noisy background. The class is given by a bold mark (bar, cross, ring, ...) draw
 axis, 0.15 body semi-axes from its centre toward the tail (``mark_site="body"``,
 ``BODY_MARK_OFFSET``): the discriminative part, written under ``parts/`` as a disc so where a map
 falls can be measured. The rest of the bird (body and head) is plain. The object to localize is
-the whole bird. Measured with the screening runs of docs/synthetic.md ("The default set": seeds
-0-3, validation, 1 thread): the CAM's Otsu region covers 100% of the mark's disc but 66-77% of
-the rest of the bird; its MaxBoxAcc is above the centred prior's, and F-CAM's decoder grows from
-the mark's seeds to the bird.
+the whole bird. Measured by benchmarks/results_synthetic.py (the main job, seeds 0-4, 1 and 2
+threads; docs/results.md): on validation the CAM's Otsu region covers 99-100% of the mark's disc
+but 61-77% of the rest of the bird; its test MaxBoxAcc lies -2 to +20 points from the centred
+prior's, and F-CAM's decoder grows from the mark's seeds to the bird on 9 of the 10 runs.
 Other sets, for exercises and screens (``docs/synthetic.md``): ``mark_site="head"`` with
 ``texture_amplitude=16`` is the earlier default (the mark in the head, a class stripe texture of
 +-16 grey levels on the body; there the F-CAM result depended on the seed); ``texture_needed=True``
