@@ -225,7 +225,9 @@ def render_object(
     plumage patterns; with ``texture_needed`` a class is a (mark, texture) pair and the texture
     is needed). The hue is random unless ``colour_prob`` > 0
     (that share of birds: within 1/(4K) of label / K) or ``hue_groups`` > 0 (always: the band
-    [(g + 0.1) / G, (g + 0.9) / G] of group g = label * G // K).
+    [(g + 0.1) / G, (g + 0.9) / G] of group g = label * G // K). This function's own defaults
+    draw the earlier default bird (mark on the head, +-16 texture; tests pin it);
+    ``generate_split`` passes ``SyntheticConfig``'s, which draw today's default set.
     """
     m = min(w, h)
     img = _clutter(rng, h, w, clutter_noise)
