@@ -14,7 +14,7 @@ def test_closing_01_reads_the_mark_and_fcam_against_the_cam():
                               (64, 64), True, True)
     assert "16x16 map upsampled to 64x64: at its best threshold" in good
     assert "45% of the region is background" in good and "On validation, F-CAM's" in good
-    assert "low-resolution overshoot" in good and "sits on the discriminative part" in good
+    assert "low-resolution overshoot" in good and "concentrated on the discriminative part" in good
     assert "the paper's claim" in good and "opposite" not in good
     bad = closing.closing_01(98.5, 0.35, 80, 90, _coverage(60, 70, 60, 55, 50, 40), (16, 16),
                              (64, 64), True, False)

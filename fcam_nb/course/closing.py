@@ -39,7 +39,8 @@ def closing_01(cls_acc: float, tau: float, object_covered: float, region_on_obje
     if has_parts:
         part, rest = cam["part_covered"], cam["rest_covered"]
         if part >= rest + 20:
-            reading = "it sits on the discriminative part, as the paper describes CAMs"
+            reading = ("it is concentrated on the discriminative part (20 points or more above "
+                       "the rest), as the paper describes CAMs")
         elif part > rest:
             reading = ("it leans towards the mark, by less than 20 points: the part/body contrast "
                        "is weak in this run")
