@@ -23,9 +23,10 @@ def synthetic_run(
 
     The paper's 224 px settings scaled to 64 px: sigma_xy 28.6 (100 at 224), the CRF on 32x32
     maps (``crf_scale`` 0.5 with area pooling: N = 1024 pixels, the exact O(N^2) product stays
-    cheap on a CPU) with weight 2.5e-5, erosion 15 and n- 0.6 (the seeds keep off the CAM's
-    low-resolution overshoot around the mark); stage 2 lr 0.005 with a cosine decay over 7
-    epochs. How these were chosen, and what they give over seeds and thread counts:
+    cheap on a CPU) with weight 7.5e-5, the size constraint's weight 1.0 (the paper's 0.1 x10:
+    with the CRF it carries the mark's label over the plain body), erosion 15 and n- 0.6 (the
+    seeds keep off the CAM's low-resolution overshoot around the mark); stage 2 lr 0.005 with a
+    cosine decay over 7 epochs. How these were chosen, and what they give over seeds and thread counts:
     ``docs/synthetic.md`` and ``docs/results.md``.
 
     Stage 1 keeps a classifier per CAM method of ``select_methods`` (default: the six
@@ -51,8 +52,8 @@ def synthetic_run(
         cache=True,
     )
     stage2 = Stage2Config(epochs=7, lr=0.005, lr_schedule="cosine", batch_size=32, n_bg=0.6,
-                          erode_ksz=15, crf_scale=0.5, crf_map_mode="area", crf_weight=2.5e-5,
-                          sigma_xy=28.6, sigma_rgb=15.0)
+                          erode_ksz=15, crf_scale=0.5, crf_map_mode="area", crf_weight=7.5e-5,
+                          sigma_xy=28.6, sigma_rgb=15.0, asc_weight=1.0)
     return RunConfig(
         data=data,
         out_dir=str(out_dir),
