@@ -34,8 +34,13 @@ def test_search_ranks_points_by_validation(tmp_path):
         state = load(f"{r['folder']}/fcam_cam_best.pt")
         assert state["config"]["stage2"]["n_bg"] == r["settings"]["n_bg"]
         assert state["config"]["stage2"]["epochs"] == 1
-        assert r["score"] == state["metrics"]["max_box_acc"] and r["epoch"] == state["epoch"]
-    assert "val MaxBoxAcc" in search_table(rows).splitlines()[0]
+        assert r["score"] == state["metrics"]["pxap"] and r["epoch"] == state["epoch"]
+        assert r["metric"] == "PxAP"  # the synthetic profile's stage 2 selects by PxAP
+    assert "val PxAP" in search_table(rows).splitlines()[0]
+    by_box = cfg.override(out_dir=str(tmp_path / "run_loc"), stage2={"select_by": "loc"})
+    row = search_stage2(by_box, clf, {"n_bg": (0.6,)}, epochs=1)[0]
+    state = load(f"{row['folder']}/fcam_cam_best.pt")
+    assert row["score"] == state["metrics"]["max_box_acc"] and row["metric"] == "MaxBoxAcc"
     again = search_stage2(cfg, clf, {"n_bg": (0.2, 0.6)}, epochs=1)  # loaded, not retrained
     assert again == rows
     with pytest.raises(TypeError, match="n_neg"):

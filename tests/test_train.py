@@ -15,6 +15,7 @@ from fcam_nb.checkpoint import CheckpointError, load, save_atomic
 from fcam_nb.config import Variant, run_fingerprint
 from fcam_nb.data import SyntheticConfig
 from fcam_nb.engine import read_history
+from fcam_nb.metric_specs import selection_metric
 from fcam_nb.presets import synthetic_run
 from fcam_nb.train import build_fcam, load_classifier, load_fcam, train_classifier, train_fcam
 
@@ -298,7 +299,9 @@ def test_the_untrained_model_competes_and_stage2_uses_nesterov(data, tmp_path):
     train_fcam(cfg, clf)
     for tag in ("stage1", "fcam_cam"):
         hist = [h for h in read_history(cfg.out_dir) if h["tag"] == tag]
-        key = "val_pxap" if tag == "stage1" else "val_max_box_acc"  # the stages' select_by
+        by = cfg.stage1.select_by if tag == "stage1" else cfg.stage2.select_by
+        val = {k.removeprefix("val_"): v for k, v in hist[0].items() if k.startswith("val_")}
+        key = f"val_{selection_metric(val, by)}"  # what the stage selects by (both PxAP here)
         scores = [h[key] for h in hist]
         kept = hist[scores.index(max(scores))]["epoch"]  # ties keep the earlier (-1 first)
         name = "stage1_best_cam.pt" if tag == "stage1" else "fcam_cam_best.pt"
