@@ -31,8 +31,8 @@ def synthetic_run(
     counts: ``docs/synthetic.md`` and ``docs/results.md``.
 
     Stage 2 keeps the epoch of the best validation PxAP: on this set MaxBoxAcc reaches 100 on
-    the 100 validation images within an epoch or two and then ties every epoch (the earliest
-    would win), while PxAP still ranks them.
+    the 100 validation images within an epoch or two on most runs and then ties (the earliest
+    would win), while PxAP still ranks the epochs.
 
     Stage 1 keeps a classifier per CAM method of ``select_methods`` (default: the six
     baselines), each selected by its own validation PxAP (the set has masks; on the earlier
