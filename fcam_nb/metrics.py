@@ -19,7 +19,8 @@ its bounding box. ``reference_*`` functions are the literal per-threshold loop, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -154,10 +155,9 @@ def _trace_levels(q: np.ndarray, thetas: np.ndarray, extents: np.ndarray, holes:
     tops = np.concatenate([[0], np.cumsum(hs + 1)[:-1]])  # one zero row between tiles
     mosaic = np.zeros((int(tops[-1] + hs[-1] + 2), int(ws.max()) + 2), dtype=np.uint8)
     for k, (y0, y1, x0, x1) in enumerate(extents.tolist()):
-        r = int(tops[k]) + 1
-        np.greater(q[y0 : y1 + 1, x0 : x1 + 1], thetas[k], out=mosaic[r : r + y1 - y0 + 1,
-                                                                       1 : x1 - x0 + 2],
-                   casting="unsafe")
+        r = int(tops[k]) + 1  # q > theta written as 1 in place (cv2: ~1.3x numpy's compare)
+        cv2.threshold(q[y0 : y1 + 1, x0 : x1 + 1], int(thetas[k]), 1, cv2.THRESH_BINARY,
+                      dst=mosaic[r : r + y1 - y0 + 1, 1 : x1 - x0 + 2])
     mode = cv2.RETR_TREE if holes else cv2.RETR_EXTERNAL
     contours = cv2.findContours(mosaic, mode, cv2.CHAIN_APPROX_SIMPLE)[0]
     lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
@@ -254,6 +254,19 @@ def boxes_at_thresholds(
                 sel = sel[[int(np.argmax(area2[sel]))]]
             per_level[live[k]] = boxes[sel]
     return [per_level[k] for k in inverse.tolist()]
+
+
+def map_per_image(fn: Callable, maps: np.ndarray, gt_boxes: Sequence[np.ndarray],
+                  workers: int | None = None) -> list:
+    """``[fn(q, gt) for q, gt in zip(maps, gt_boxes)]`` on ``workers`` threads (default: torch's
+    CPU thread count, the job's ``--threads``), results in input order. The tracing releases the
+    GIL (OpenCV), and evaluation runs while torch's threads are idle; each map's result depends
+    on that map alone, so the counts are the same for any number of workers."""
+    workers = min(workers or torch.get_num_threads(), len(maps))
+    if workers <= 1:
+        return [fn(q, gt) for q, gt in zip(maps, gt_boxes, strict=True)]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, maps, gt_boxes))
 
 
 def check_gt_boxes(boxes: ArrayLike, size: int, name: str = "gt_boxes") -> np.ndarray:
@@ -364,9 +377,10 @@ class BoxAccumulator:
         labels: (B,) GT classes; topk_preds: (B, >=5) predicted classes, best first.
         """
         q_all, gts, hits = self._checked(maps, gt_boxes, labels, topk_preds)
-        for q, gt, (hit1, hit5) in zip(q_all, gts, hits, strict=True):
-            self.add(best_ious_at_thresholds(q, gt, self.taus, self.multi_contour, self.floor),
-                     hit1, hit5)
+        bests = map_per_image(lambda q, gt: best_ious_at_thresholds(
+            q, gt, self.taus, self.multi_contour, self.floor), q_all, gts)
+        for best, (hit1, hit5) in zip(bests, hits, strict=True):
+            self.add(best, hit1, hit5)
 
     def curves(self) -> dict[int, np.ndarray]:
         """Box accuracy (%) per tau for each IoU threshold delta."""
@@ -410,8 +424,9 @@ def update_v1_v2(v1: BoxAccumulator, v2: BoxAccumulator, maps: ArrayLike,
         raise ValueError("update_v1_v2 takes a largest-contour and an all-contours accumulator "
                          "with the same thresholds and size")
     q_all, gts, hits = v1._checked(maps, gt_boxes, labels, topk_preds)
-    for q, gt, (hit1, hit5) in zip(q_all, gts, hits, strict=True):
-        best1, best2 = best_ious_v1_v2(q, gt, v1.taus, v1.floor, v2.floor)
+    bests = map_per_image(lambda q, gt: best_ious_v1_v2(q, gt, v1.taus, v1.floor, v2.floor),
+                          q_all, gts)
+    for (best1, best2), (hit1, hit5) in zip(bests, hits, strict=True):
         v1.add(best1, hit1, hit5)
         v2.add(best2, hit1, hit5)
 

@@ -338,3 +338,31 @@ def test_v1_v2_from_one_trace_equal_separate_accumulators():
         assert acc.compute() == alone.compute()
     with pytest.raises(ValueError, match="largest-contour"):
         update_v1_v2(joint[1], joint[0], maps, gts)
+
+
+def test_maps_shared_among_threads_give_the_serial_counts():
+    from fcam_nb.metrics import map_per_image, update_v1_v2
+
+    rng = np.random.default_rng(5)
+    maps = np.stack(_hard_maps(rng) + [_random_map(rng, 40) for _ in range(5)])
+    gts = [np.array([[3, 3, 18, 36]]), np.array([[20, 5, 39, 39], [0, 0, 8, 8]])] * 6
+    gts = gts[: len(maps)]
+    q = scoremaps_to_uint8(maps)
+    expected = [(int(m.sum()), len(g)) for m, g in zip(q, gts, strict=True)]
+    assert map_per_image(lambda m, g: (int(m.sum()), len(g)), q, gts, workers=3) == expected
+    labels, preds = np.arange(len(maps)) % 3, np.tile(np.arange(5), (len(maps), 1))
+    saved = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 3):  # the evaluation shares a batch among torch's thread count
+            torch.set_num_threads(threads)
+            pair = (max_box_acc_v1(step=0.001, size=40), max_box_acc_v2(step=0.001, size=40))
+            update_v1_v2(*pair, maps, gts, labels, preds)
+            results.append(pair)
+    finally:
+        torch.set_num_threads(saved)
+    for one, many in zip(*results, strict=True):
+        for d in one.iou_thresholds:
+            np.testing.assert_array_equal(one.correct[d], many.correct[d])
+            np.testing.assert_array_equal(one.correct_top5[d], many.correct_top5[d])
+        assert one.compute() == many.compute()
