@@ -13,6 +13,9 @@ import numpy as np
 
 # the paper's ablation steps (Table 3: SR, then + CRF, then + ASC, on CAM* seeds)
 PAPER_STEP_NAMES = ("SR", "CRF", "ASC")
+# points by which the CAM's coverage of the class mark must exceed that of the rest of the bird
+# for "concentrated on the discriminative part" (also the lesson's check in results_synthetic.py)
+PART_MARGIN = 20
 
 
 def _signed(value: float, unit: str = "points") -> str:
@@ -38,12 +41,12 @@ def closing_01(cls_acc: float, tau: float, object_covered: float, region_on_obje
             + (" (the low-resolution overshoot)." if region_on_object < 75 else ".")]
     if has_parts:
         part, rest = cam["part_covered"], cam["rest_covered"]
-        if part >= rest + 20:
-            reading = ("it is concentrated on the discriminative part (20 points or more above "
-                       "the rest), as the paper describes CAMs")
+        if part >= rest + PART_MARGIN:
+            reading = (f"it is concentrated on the discriminative part ({PART_MARGIN} points or "
+                       "more above the rest), as the paper describes CAMs")
         elif part > rest:
-            reading = ("it leans towards the mark, by less than 20 points: the part/body contrast "
-                       "is weak in this run")
+            reading = (f"it leans towards the mark, by less than {PART_MARGIN} points: the "
+                       "part/body contrast is weak in this run")
         else:
             reading = ("it does not favour the mark in this run, so the paper's picture of a CAM "
                        "confined to the discriminative part is not what this seed shows")
