@@ -262,6 +262,10 @@ def map_per_image(fn: Callable, maps: np.ndarray, gt_boxes: Sequence[np.ndarray]
     CPU thread count, the job's ``--threads``), results in input order. The tracing releases the
     GIL (OpenCV), and evaluation runs while torch's threads are idle; each map's result depends
     on that map alone, so the counts are the same for any number of workers."""
+    if len(maps) != len(gt_boxes):
+        raise ValueError(f"{len(maps)} maps but {len(gt_boxes)} GT box arrays (one per map)")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1 (None: torch's thread count), got {workers}")
     workers = min(workers or torch.get_num_threads(), len(maps))
     if workers <= 1:
         return [fn(q, gt) for q, gt in zip(maps, gt_boxes, strict=True)]

@@ -341,7 +341,9 @@ def test_v1_v2_from_one_trace_equal_separate_accumulators():
 
 
 def test_maps_shared_among_threads_give_the_serial_counts():
-    from fcam_nb.metrics import map_per_image, update_v1_v2
+    import threading
+
+    from fcam_nb.metrics import best_ious_v1_v2, map_per_image, update_v1_v2
 
     rng = np.random.default_rng(5)
     maps = np.stack(_hard_maps(rng) + [_random_map(rng, 40) for _ in range(5)])
@@ -350,7 +352,24 @@ def test_maps_shared_among_threads_give_the_serial_counts():
     q = scoremaps_to_uint8(maps)
     expected = [(int(m.sum()), len(g)) for m, g in zip(q, gts, strict=True)]
     assert map_per_image(lambda m, g: (int(m.sum()), len(g)), q, gts, workers=3) == expected
-    labels, preds = np.arange(len(maps)) % 3, np.tile(np.arange(5), (len(maps), 1))
+    met = threading.Barrier(2, timeout=5)  # two maps in flight at once, or BrokenBarrierError
+
+    def meet(m, g):
+        met.wait()
+        return threading.get_ident()
+
+    assert len(set(map_per_image(meet, q[:2], gts[:2], workers=2))) == 2
+    with pytest.raises(ValueError, match="GT box arrays"):
+        map_per_image(meet, q, gts[:-1], workers=2)
+    with pytest.raises(ValueError, match="workers"):
+        map_per_image(meet, q, gts, workers=0)
+    serial = [best_ious_v1_v2(m, g, threshold_list(0.001)) for m, g in zip(q, gts, strict=True)]
+    ok = [(b2 >= 0.3).astype(np.int64) for _, b2 in serial]  # each map's V2 boxes at IoU 30
+    # top-1 hits (label 0), top-5 only (1-4) and misses (5, 6), among them three maps with boxes
+    # found: the counts depend on each map's result meeting its own image's label
+    labels, preds = np.arange(len(maps)) % 7, np.tile(np.arange(5), (len(maps), 1))
+    found = [i for i, o in enumerate(ok) if o.any()]
+    labels[found[:3]] = (0, 3, 6)
     saved = torch.get_num_threads()
     results = []
     try:
@@ -361,8 +380,16 @@ def test_maps_shared_among_threads_give_the_serial_counts():
             results.append(pair)
     finally:
         torch.set_num_threads(saved)
+    top1 = sum(o for o, y in zip(ok, labels, strict=True) if y == 0)
+    top5 = sum(o for o, y in zip(ok, labels, strict=True) if y < 5)
+    assert not np.array_equal(top1, top5) and not np.array_equal(top5, sum(ok))
+    for _, v2 in results:  # each map's boxes met its own image's label
+        np.testing.assert_array_equal(v2.correct[30], sum(ok))
+        np.testing.assert_array_equal(v2.correct_top1[30], top1)
+        np.testing.assert_array_equal(v2.correct_top5[30], top5)
     for one, many in zip(*results, strict=True):
         for d in one.iou_thresholds:
             np.testing.assert_array_equal(one.correct[d], many.correct[d])
+            np.testing.assert_array_equal(one.correct_top1[d], many.correct_top1[d])
             np.testing.assert_array_equal(one.correct_top5[d], many.correct_top5[d])
         assert one.compute() == many.compute()
